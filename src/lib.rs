@@ -1,0 +1,14 @@
+//! iotctl: a SQL-first control plane for IoT streaming analytics.
+//!
+//! The pure core (`spec`, `render`, `contract`, `sample`) turns one YAML pipeline spec into
+//! typed, validated artifacts and never touches the network; `commands` are thin glue.
+
+pub mod cli;
+pub mod commands;
+pub mod contract;
+pub mod error;
+pub mod output;
+pub mod reference;
+pub mod render;
+pub mod sample;
+pub mod spec;

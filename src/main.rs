@@ -1,0 +1,46 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use iotctl::cli::{Cli, Command, ContractCommand};
+use iotctl::commands;
+use iotctl::error::{CliError, Exit};
+use iotctl::output::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: help and version are successes; every other parse error is a usage error.
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    let printer = Printer::new(cli.format, cli.quiet, cli.no_color);
+    let outcome = match &cli.command {
+        Command::Validate(args) => commands::validate::run(&printer, args),
+        Command::Render(args) => commands::render::run(&printer, args),
+        Command::Contract(ContractCommand::Check(args)) => {
+            commands::contract::check(&printer, args)
+        }
+        Command::Contract(ContractCommand::Validate(args)) => {
+            commands::contract::validate(&printer, args)
+        }
+        Command::Sample(args) => commands::sample::run(&printer, args),
+    };
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            match &error {
+                CliError::SpecReported => {}
+                CliError::Usage(e) => printer.error(e, None),
+                CliError::Runtime(e) => printer.error(e, None),
+            }
+            error.exit().into()
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The Printer: the only owner of stdout and stderr. stdout carries data (SQL, JSON, tables);
+//! everything meant for a person goes to stderr.
+
+use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    /// GitHub Actions annotations (validate only; others print human output).
+    Github,
+}
+
+pub struct Printer {
+    pub format: Format,
+    pub quiet: bool,
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn new(format: Format, quiet: bool, no_color: bool) -> Printer {
+        let color = !no_color && std::io::stderr().is_terminal();
+        Printer {
+            format,
+            quiet,
+            color,
+        }
+    }
+
+    /// Data for stdout, written as is.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// One JSON document on stdout.
+    pub fn json(&self, value: &serde_json::Value) {
+        self.data(&(serde_json::to_string_pretty(value).unwrap_or_default() + "\n"));
+    }
+
+    /// A message for a person on stderr; silent with --quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Diagnostics and errors on stderr, even with --quiet.
+    pub fn diagnostic(&self, text: &str) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Prints `error: …`, `caused by: …` lines and an optional hint.
+    pub fn error(&self, error: &anyhow::Error, hint: Option<&str>) {
+        let mut text = format!("{}: {error}\n", self.paint("error", "31;1"));
+        for cause in error.chain().skip(1) {
+            text.push_str(&format!("  caused by: {cause}\n"));
+        }
+        if let Some(hint) = hint {
+            text.push_str(&format!("{}: {hint}\n", self.paint("hint", "36")));
+        }
+        self.diagnostic(&text);
+    }
+
+    pub fn paint(&self, text: &str, ansi: &str) -> String {
+        if self.color {
+            format!("\x1b[{ansi}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A comfy-table with this printer's conventions.
+    pub fn table(&self, header: &[&str]) -> comfy_table::Table {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        table.set_header(header.to_vec());
+        if !self.color {
+            table.force_no_tty();
+        }
+        table
+    }
+}

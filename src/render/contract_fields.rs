@@ -1,0 +1,144 @@
+//! The telemetry event's fields — the fixed envelope plus the spec's extra fields — and how
+//! each maps to RisingWave, PostgreSQL, DuckDB, JSON Schema and Avro.
+
+use serde::Serialize;
+
+use crate::spec::model::{FieldType, Identity, Spec};
+
+/// One envelope field of every telemetry event.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeField {
+    pub name: &'static str,
+    pub field_type: FieldType,
+    pub description: &'static str,
+}
+
+pub const ENVELOPE_FIELDS: &[EnvelopeField] = &[
+    EnvelopeField {
+        name: "event_id",
+        field_type: FieldType::String,
+        description: "Producer-assigned unique event id",
+    },
+    EnvelopeField {
+        name: "device_id",
+        field_type: FieldType::String,
+        description: "Device that took the reading",
+    },
+    EnvelopeField {
+        name: "site",
+        field_type: FieldType::String,
+        description: "Site of the device (matches the subject's site token)",
+    },
+    EnvelopeField {
+        name: "device_type",
+        field_type: FieldType::String,
+        description: "Device type (matches the subject's device_type token)",
+    },
+    EnvelopeField {
+        name: "metric",
+        field_type: FieldType::String,
+        description: "Metric name (matches the subject's metric token)",
+    },
+    EnvelopeField {
+        name: "ts",
+        field_type: FieldType::Timestamp,
+        description: "Event time, RFC 3339 with an explicit zone",
+    },
+    EnvelopeField {
+        name: "value",
+        field_type: FieldType::Float,
+        description: "The reading, in the metric's unit",
+    },
+    EnvelopeField {
+        name: "seq",
+        field_type: FieldType::Integer,
+        description: "Per-device, per-metric sequence number",
+    },
+    EnvelopeField {
+        name: "firmware_version",
+        field_type: FieldType::String,
+        description: "Firmware that produced the reading",
+    },
+];
+
+/// A field of the telemetry event as every renderer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventField {
+    pub name: String,
+    pub field_type: FieldType,
+    pub required: bool,
+    pub description: String,
+    pub allowed: Option<Vec<String>>,
+    pub envelope: bool,
+}
+
+impl EventField {
+    pub fn risingwave_type(&self) -> &'static str {
+        match self.field_type {
+            FieldType::String => "VARCHAR",
+            FieldType::Integer => "BIGINT",
+            FieldType::Float => "DOUBLE PRECISION",
+            FieldType::Boolean => "BOOLEAN",
+            FieldType::Timestamp => "TIMESTAMPTZ",
+        }
+    }
+
+    /// PostgreSQL column type; identical names to RisingWave's so the sink's types match.
+    pub fn postgres_type(&self) -> &'static str {
+        match self.field_type {
+            FieldType::String => "TEXT",
+            FieldType::Integer => "BIGINT",
+            FieldType::Float => "DOUBLE PRECISION",
+            FieldType::Boolean => "BOOLEAN",
+            FieldType::Timestamp => "TIMESTAMPTZ",
+        }
+    }
+
+    /// Type name as SQLMesh (DuckDB dialect) writes it in `columns (...)`.
+    pub fn sqlmesh_type(&self) -> &'static str {
+        match self.field_type {
+            FieldType::String => "TEXT",
+            FieldType::Integer => "BIGINT",
+            FieldType::Float => "DOUBLE",
+            FieldType::Boolean => "BOOLEAN",
+            FieldType::Timestamp => "TIMESTAMPTZ",
+        }
+    }
+}
+
+/// Envelope then extra fields, in contract order.
+pub fn event_fields(spec: &Spec) -> Vec<EventField> {
+    let identity = identity_columns(spec);
+    let mut fields: Vec<EventField> = ENVELOPE_FIELDS
+        .iter()
+        .map(|f| EventField {
+            name: f.name.to_string(),
+            field_type: f.field_type,
+            // seq and event_id are required only when they make up the identity.
+            required: match f.name {
+                "event_id" | "seq" => identity.contains(&f.name),
+                _ => true,
+            },
+            description: f.description.to_string(),
+            allowed: None,
+            envelope: true,
+        })
+        .collect();
+    fields.extend(spec.contract.extra_fields.iter().map(|f| EventField {
+        name: f.name.to_string(),
+        field_type: f.field_type,
+        required: f.required,
+        description: f.description.clone().unwrap_or_default(),
+        allowed: f.allowed.clone(),
+        envelope: false,
+    }));
+    fields
+}
+
+/// Columns that identify one event: the warehouse primary key and the dedupe key.
+pub fn identity_columns(spec: &Spec) -> Vec<&'static str> {
+    match spec.contract.identity {
+        Identity::EventId => vec!["event_id"],
+        Identity::DeviceSequence => vec!["device_id", "metric", "seq"],
+    }
+}

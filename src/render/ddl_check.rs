@@ -1,0 +1,527 @@
+//! Static checks of rendered RisingWave DDL against the documented statement forms and
+//! connector option lists (no RisingWave server can run here, so this is what we can prove).
+
+use std::collections::BTreeMap;
+
+use crate::reference;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    QuotedIdent(String),
+    Str(String),
+    /// psql variable `:'name'`
+    Variable(String),
+    Punct(char),
+    Other(String),
+}
+
+fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '\'' || c == '"' || (c == ':' && chars.get(i + 1) == Some(&'\'')) {
+            let variable = c == ':';
+            if variable {
+                i += 1;
+            }
+            let quote = chars[i];
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => {
+                        return Err(format!(
+                            "unterminated {} literal",
+                            if quote == '"' { "identifier" } else { "string" }
+                        ));
+                    }
+                    Some(&q) if q == quote && chars.get(i + 1) == Some(&quote) => {
+                        text.push(quote);
+                        i += 2;
+                    }
+                    Some(&q) if q == quote => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&other) => {
+                        text.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(match (variable, quote) {
+                (true, _) => Token::Variable(text),
+                (false, '"') => Token::QuotedIdent(text),
+                _ => Token::Str(text),
+            });
+        } else if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
+                i += 1;
+            }
+            tokens.push(Token::Word(chars[start..i].iter().collect()));
+        } else if "(),=;".contains(c) {
+            tokens.push(Token::Punct(c));
+            i += 1;
+        } else {
+            tokens.push(Token::Other(c.to_string()));
+            i += 1;
+        }
+    }
+    Ok(tokens)
+}
+
+fn is_kw(token: Option<&Token>, keyword: &str) -> bool {
+    matches!(token, Some(Token::Word(w)) if w.eq_ignore_ascii_case(keyword))
+}
+
+struct Cursor<'a> {
+    tokens: &'a [Token],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn keywords(&mut self, words: &[&str]) -> Result<(), String> {
+        for word in words {
+            if !is_kw(self.peek(), word) {
+                return Err(format!(
+                    "expected `{}` at `{}`",
+                    words.join(" "),
+                    self.describe()
+                ));
+            }
+            self.at += 1;
+        }
+        Ok(())
+    }
+
+    fn try_keywords(&mut self, words: &[&str]) -> bool {
+        let ok = words
+            .iter()
+            .enumerate()
+            .all(|(k, w)| is_kw(self.tokens.get(self.at + k), w));
+        if ok {
+            self.at += words.len();
+        }
+        ok
+    }
+
+    /// A possibly schema-qualified name: `a`, `a.b`, `"a"."b"`.
+    fn name(&mut self) -> Result<String, String> {
+        let mut parts = Vec::new();
+        loop {
+            match self.peek() {
+                Some(Token::Word(w)) => parts.push(w.clone()),
+                Some(Token::QuotedIdent(q)) => parts.push(q.clone()),
+                _ => return Err(format!("expected a name at `{}`", self.describe())),
+            }
+            self.at += 1;
+            if matches!(self.peek(), Some(Token::Other(dot)) if dot == ".") {
+                self.at += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(parts.join("."))
+    }
+
+    fn punct(&mut self, c: char) -> Result<(), String> {
+        if self.peek() == Some(&Token::Punct(c)) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(format!("expected `{c}` at `{}`", self.describe()))
+        }
+    }
+
+    /// Skips a balanced parenthesised group, returning its tokens.
+    fn group(&mut self) -> Result<&[Token], String> {
+        self.punct('(')?;
+        let start = self.at;
+        let mut depth = 1;
+        while depth > 0 {
+            match self.peek() {
+                None => return Err("unbalanced parentheses".into()),
+                Some(Token::Punct('(')) => depth += 1,
+                Some(Token::Punct(')')) => depth -= 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        Ok(&self.tokens[start..self.at - 1])
+    }
+
+    /// `WITH (key = 'value' | key = SECRET name, …)`.
+    fn with_options(&mut self) -> Result<BTreeMap<String, String>, String> {
+        self.keywords(&["WITH"])?;
+        let tokens = self.group()?.to_vec();
+        let mut options = BTreeMap::new();
+        for item in tokens.split(|t| *t == Token::Punct(',')) {
+            let (key, value) = match item {
+                [Token::Word(key), Token::Punct('='), Token::Str(value)] => {
+                    (key.clone(), value.clone())
+                }
+                [
+                    Token::Word(key),
+                    Token::Punct('='),
+                    Token::Word(secret),
+                    name,
+                ] if secret.eq_ignore_ascii_case("SECRET") => {
+                    let name = match name {
+                        Token::Word(n) | Token::QuotedIdent(n) => n.clone(),
+                        _ => return Err(format!("option `{key}`: bad secret reference")),
+                    };
+                    (key.clone(), format!("SECRET {name}"))
+                }
+                _ => {
+                    return Err(format!(
+                        "malformed option `{}`",
+                        item.iter()
+                            .map(|t| format!("{t:?}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+            };
+            if options.insert(key.clone(), value).is_some() {
+                return Err(format!("option `{key}` is set twice"));
+            }
+        }
+        Ok(options)
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.punct(';')?;
+        if self.at != self.tokens.len() {
+            return Err(format!(
+                "text after the statement's `;`: `{}`",
+                self.describe()
+            ));
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match self.peek() {
+            None => "end of input".into(),
+            Some(t) => format!("{t:?}"),
+        }
+    }
+}
+
+/// What a checked statement creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedStatement {
+    pub kind: &'static str,
+    pub name: String,
+    pub options: BTreeMap<String, String>,
+}
+
+const POSTGRES_SINK_OPTIONS: &[&str] = &[
+    "connector",
+    "host",
+    "port",
+    "user",
+    "password",
+    "database",
+    "table",
+    "schema",
+    "type",
+    "primary_key",
+    "ssl_mode",
+    "max_batch_rows",
+];
+
+/// Checks one statement (comments allowed) against the documented forms.
+pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
+    let tokens = tokenize(sql)?;
+    let semicolons = tokens.iter().filter(|t| **t == Token::Punct(';')).count();
+    if semicolons != 1 {
+        return Err(format!(
+            "expected exactly one statement ending in `;`, found {semicolons} semicolons"
+        ));
+    }
+    let mut c = Cursor {
+        tokens: &tokens,
+        at: 0,
+    };
+    c.keywords(&["CREATE"])?;
+    if is_kw(c.peek(), "OR") {
+        return Err("CREATE OR REPLACE is not supported by RisingWave release servers".into());
+    }
+    if c.try_keywords(&["SCHEMA"]) {
+        c.keywords(&["IF", "NOT", "EXISTS"])?;
+        let name = c.name()?;
+        c.end()?;
+        return Ok(CheckedStatement {
+            kind: "schema",
+            name,
+            options: BTreeMap::new(),
+        });
+    }
+    if c.try_keywords(&["SECRET"]) {
+        let name = c.name()?;
+        let options = c.with_options()?;
+        if options.get("backend").map(String::as_str) != Some("meta") || options.len() != 1 {
+            return Err("secrets must use WITH (backend = 'meta')".into());
+        }
+        c.keywords(&["AS"])?;
+        match c.peek() {
+            Some(Token::Variable(_)) => c.at += 1,
+            Some(Token::Str(_)) => return Err("a secret's value is written in plain text".into()),
+            _ => return Err("expected the secret's value placeholder".into()),
+        }
+        c.end()?;
+        return Ok(CheckedStatement {
+            kind: "secret",
+            name,
+            options,
+        });
+    }
+    if c.try_keywords(&["TABLE"]) {
+        c.keywords(&["IF", "NOT", "EXISTS"])?;
+        let name = c.name()?;
+        let columns = c.group()?.to_vec();
+        let watermark = columns.iter().any(|t| is_kw(Some(t), "WATERMARK"));
+        let append_only = c.try_keywords(&["APPEND", "ONLY"]);
+        if watermark && !append_only {
+            return Err("a table with a WATERMARK must be APPEND ONLY".into());
+        }
+        while c.try_keywords(&["INCLUDE"]) {
+            let Some(Token::Word(what)) = c.peek().cloned() else {
+                return Err("expected what to INCLUDE".into());
+            };
+            if !["subject", "payload", "offset", "partition"]
+                .contains(&what.to_ascii_lowercase().as_str())
+            {
+                return Err(format!("the nats connector cannot INCLUDE `{what}`"));
+            }
+            c.at += 1;
+            if c.try_keywords(&["AS"]) {
+                c.name()?;
+            }
+        }
+        let options = c.with_options()?;
+        c.keywords(&["FORMAT", "PLAIN", "ENCODE", "JSON"])?;
+        c.end()?;
+        check_nats_source(&options)?;
+        return Ok(CheckedStatement {
+            kind: "table",
+            name,
+            options,
+        });
+    }
+    if c.try_keywords(&["MATERIALIZED", "VIEW"]) {
+        c.keywords(&["IF", "NOT", "EXISTS"])?;
+        let name = c.name()?;
+        c.keywords(&["AS"])?;
+        if !(is_kw(c.peek(), "SELECT") || is_kw(c.peek(), "WITH")) {
+            return Err(format!(
+                "expected a query after AS, found `{}`",
+                c.describe()
+            ));
+        }
+        // The query itself is checked by RisingWave; here only its parentheses balance.
+        let mut depth: i64 = 0;
+        for token in &tokens[c.at..] {
+            match token {
+                Token::Punct('(') => depth += 1,
+                Token::Punct(')') => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 {
+                return Err("unbalanced parentheses in the query".into());
+            }
+        }
+        if depth != 0 {
+            return Err("unbalanced parentheses in the query".into());
+        }
+        return Ok(CheckedStatement {
+            kind: "materialized_view",
+            name,
+            options: BTreeMap::new(),
+        });
+    }
+    if c.try_keywords(&["SINK"]) {
+        c.keywords(&["IF", "NOT", "EXISTS"])?;
+        let name = c.name()?;
+        c.keywords(&["FROM"])?;
+        c.name()?;
+        let options = c.with_options()?;
+        if is_kw(c.peek(), "FORMAT") {
+            return Err("RisingWave's nats and postgres sinks reject a FORMAT clause".into());
+        }
+        c.end()?;
+        match options.get("connector").map(String::as_str) {
+            Some("nats") => check_nats_sink(&options)?,
+            Some("postgres") => check_postgres_sink(&options)?,
+            other => return Err(format!("unexpected sink connector {other:?}")),
+        }
+        return Ok(CheckedStatement {
+            kind: "sink",
+            name,
+            options,
+        });
+    }
+    Err(format!(
+        "not a statement form iotctl renders: `{}`",
+        c.describe()
+    ))
+}
+
+fn require(options: &BTreeMap<String, String>, keys: &[&str]) -> Result<(), String> {
+    for key in keys {
+        if !options.contains_key(*key) {
+            return Err(format!("required option `{key}` is missing"));
+        }
+    }
+    Ok(())
+}
+
+fn check_connect_mode(options: &BTreeMap<String, String>) -> Result<(), String> {
+    match options.get("connect_mode").map(String::as_str) {
+        Some("plain") => Ok(()),
+        Some("user_and_password") => {
+            require(options, &["username", "password"])?;
+            if !options["password"].starts_with("SECRET ") {
+                return Err("the NATS password must be a SECRET".into());
+            }
+            Ok(())
+        }
+        Some("credential") => require(options, &["jwt", "nkey"]),
+        other => Err(format!("invalid connect_mode {other:?}")),
+    }
+}
+
+fn check_nats_source(options: &BTreeMap<String, String>) -> Result<(), String> {
+    require(
+        options,
+        &[
+            "connector",
+            "server_url",
+            "subject",
+            "connect_mode",
+            "stream",
+            "consumer.durable_name",
+        ],
+    )?;
+    for key in options.keys() {
+        if !reference::is_nats_source_option(key) {
+            return Err(format!("`{key}` is not a documented NATS source option"));
+        }
+        if let Some((_, why)) = reference::FORBIDDEN_SOURCE_OPTIONS
+            .iter()
+            .find(|(k, _)| k == key)
+        {
+            return Err(format!("`{key}` must not be set: {why}"));
+        }
+    }
+    check_connect_mode(options)
+}
+
+fn check_nats_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
+    require(
+        options,
+        &["connector", "server_url", "subject", "connect_mode", "type"],
+    )?;
+    for key in options.keys() {
+        if !reference::is_nats_sink_option(key) {
+            return Err(format!("`{key}` is not a documented NATS sink option"));
+        }
+    }
+    if options["subject"].contains(['*', '>', ',']) {
+        return Err("a NATS sink publishes to one fixed subject".into());
+    }
+    if !matches!(options["type"].as_str(), "append-only" | "upsert") {
+        return Err(format!("invalid sink type `{}`", options["type"]));
+    }
+    check_connect_mode(options)
+}
+
+fn check_postgres_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
+    require(
+        options,
+        &[
+            "host", "port", "user", "password", "database", "table", "type",
+        ],
+    )?;
+    for key in options.keys() {
+        if !POSTGRES_SINK_OPTIONS.contains(&key.as_str()) {
+            return Err(format!("`{key}` is not a documented postgres sink option"));
+        }
+    }
+    if !options["password"].starts_with("SECRET ") {
+        return Err("the warehouse password must be a SECRET, never plain text".into());
+    }
+    match options["type"].as_str() {
+        "upsert" => require(options, &["primary_key"]),
+        "append-only" => Ok(()),
+        other => Err(format!("invalid sink type `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_documented_forms() {
+        let table = "CREATE TABLE IF NOT EXISTS iot.t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY INCLUDE subject AS s WITH (connector = 'nats', server_url = 'nats://a:4222', subject = 'iot.>', connect_mode = 'plain', stream = 'S', consumer.durable_name = 'd') FORMAT PLAIN ENCODE JSON;";
+        assert_eq!(check_statement(table).unwrap().kind, "table");
+        let sink = "CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only');";
+        assert_eq!(check_statement(sink).unwrap().kind, "sink");
+    }
+
+    #[test]
+    fn rejects_what_risingwave_rejects() {
+        let cases = [
+            (
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'nats', server_url = 'x', subject = 'a', connect_mode = 'plain', type = 'append-only') FORMAT PLAIN ENCODE JSON;",
+                "FORMAT",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts) WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",
+                "APPEND ONLY",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a INT) APPEND ONLY WITH (connector = 'nats', server_url = 'x', subject = 'a', connect_mode = 'plain', stream = 's', consumer.durable_name = 'd', consumer.deliver_policy = 'all') FORMAT PLAIN ENCODE JSON;",
+                "deliver_policy",
+            ),
+            (
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = 'plain', database = 'd', table = 't', type = 'upsert', primary_key = 'id');",
+                "SECRET",
+            ),
+            (
+                "CREATE OR REPLACE MATERIALIZED VIEW m AS SELECT 1;",
+                "OR REPLACE",
+            ),
+            (
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT 1; DROP TABLE x;",
+                "one statement",
+            ),
+            (
+                "CREATE SECRET s WITH (backend = 'meta') AS 'hunter2';",
+                "plain text",
+            ),
+        ];
+        for (sql, expected) in cases {
+            let error = check_statement(sql).unwrap_err();
+            assert!(error.contains(expected), "{sql}\n→ {error}");
+        }
+    }
+}

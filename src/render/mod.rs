@@ -1,0 +1,110 @@
+//! Renderers: pure functions from a validated spec to artifacts (text files with paths).
+
+pub mod contract_fields;
+pub mod contracts;
+pub mod ddl_check;
+pub mod manifest;
+pub mod quoting;
+pub mod risingwave;
+pub mod sqlmesh;
+pub mod templates;
+
+use serde_json::json;
+
+use crate::spec::model::{AlertSink, Spec};
+use crate::spec::streams::StreamRole;
+use contract_fields::{event_fields, identity_columns};
+use risingwave::RwObject;
+use templates::Templates;
+
+/// One rendered file, its path relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: String,
+    pub content: String,
+}
+
+impl Artifact {
+    pub fn new(path: impl Into<String>, content: impl Into<String>) -> Artifact {
+        Artifact {
+            path: path.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// Everything a spec renders to. `artifacts` is sorted by path and ends with no manifest;
+/// `files()` adds it.
+pub struct Rendering {
+    pub risingwave: Vec<RwObject>,
+    pub artifacts: Vec<Artifact>,
+    manifest: Artifact,
+}
+
+impl Rendering {
+    /// All files to write, manifest included, sorted by path.
+    pub fn files(&self) -> Vec<&Artifact> {
+        let mut files: Vec<&Artifact> = self.artifacts.iter().chain([&self.manifest]).collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+}
+
+/// Renders every artifact of `spec`. The spec must have passed validation.
+pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Rendering> {
+    let objects = risingwave::render(spec, templates)?;
+    let width = objects.len().to_string().len().max(3);
+    let object_files: Vec<String> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            format!(
+                "risingwave/{:0width$}_{}_{}.sql",
+                i + 1,
+                o.kind.as_str(),
+                o.name
+            )
+        })
+        .collect();
+    let mut artifacts: Vec<Artifact> = objects
+        .iter()
+        .zip(&object_files)
+        .map(|(o, path)| Artifact::new(path.clone(), o.ddl.clone()))
+        .collect();
+    artifacts.push(render_warehouse(spec, templates)?);
+    artifacts.extend(sqlmesh::render(spec, templates)?);
+    artifacts.extend(contracts::render(spec)?);
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest = manifest::render(
+        spec.pipeline.name.as_str(),
+        spec.contract.version,
+        &artifacts,
+        &objects,
+        &object_files,
+    )?;
+    Ok(Rendering {
+        risingwave: objects,
+        artifacts,
+        manifest,
+    })
+}
+
+/// PostgreSQL DDL of the warehouse's raw-telemetry table.
+pub fn render_warehouse(spec: &Spec, templates: &Templates) -> anyhow::Result<Artifact> {
+    let columns: Vec<_> = event_fields(spec)
+        .iter()
+        .map(|f| json!({"name": f.name, "type": f.postgres_type(), "required": f.required}))
+        .collect();
+    let ddl = templates.render(
+        "sql/warehouse/raw_telemetry.sql.j2",
+        json!({"schema": spec.warehouse.schema, "table": spec.warehouse.raw_table, "columns": columns, "primary_key": identity_columns(spec)}),
+    )?;
+    Ok(Artifact::new("warehouse/raw_telemetry.sql", ddl))
+}
+
+/// The fixed NATS subject an alert sink publishes to.
+pub fn alert_sink_subject(spec: &Spec, sink: &AlertSink) -> String {
+    sink.subject
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}", spec.subject_root(StreamRole::Alerts), sink.name))
+}

@@ -1,0 +1,257 @@
+//! Deterministic sample telemetry for a spec: daily cycles, noise and occasional breaches.
+//! Used by the demo and the SQLMesh tests to load a warehouse without a live pipeline.
+
+use std::fmt::Write as _;
+
+use crate::render::contract_fields::{EventField, event_fields};
+use crate::spec::model::{FieldType, Spec, ValueType};
+
+pub struct SampleOptions {
+    /// First UTC day, YYYY-MM-DD.
+    pub start: String,
+    pub days: u32,
+    pub devices_per_type: u32,
+    pub interval_secs: u32,
+}
+
+/// One generated reading, with every contract field's value as text (None = absent).
+pub struct SampleEvent {
+    pub values: Vec<Option<String>>,
+}
+
+/// splitmix64: tiny, fast and reproducible everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
+pub fn days_from_civil(date: &str) -> Option<i64> {
+    let mut parts = date.split('-').map(str::parse::<i64>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since the epoch.
+pub fn rfc3339(epoch_secs: i64) -> String {
+    let days = epoch_secs.div_euclid(86_400);
+    let secs = epoch_secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Generates the events in time order per device; calls `emit` for each.
+pub fn generate(
+    spec: &Spec,
+    options: &SampleOptions,
+    mut emit: impl FnMut(&SampleEvent),
+) -> anyhow::Result<u64> {
+    let Some(start_day) = days_from_civil(&options.start) else {
+        anyhow::bail!("`{}` is not a YYYY-MM-DD date", options.start)
+    };
+    anyhow::ensure!(options.interval_secs > 0, "interval must be positive");
+    let fields = event_fields(spec);
+    let start = start_day * 86_400;
+    let end = start + i64::from(options.days) * 86_400;
+    let mut rng = Rng(0x10C7_C71u64 ^ u64::from(spec.pipeline.name.as_str().len() as u32));
+    let mut count = 0;
+    for site in &spec.sites {
+        for device_type in &spec.device_types {
+            for n in 1..=options.devices_per_type {
+                let device_id = format!("{}-{}-{n:03}", site.name, device_type.name);
+                for metric in &device_type.metrics {
+                    let (lo, hi) = (metric.range.min, metric.range.max);
+                    // Normal readings sit in the middle of the band below any warning threshold.
+                    let warn_above = metric
+                        .thresholds
+                        .warning
+                        .and_then(|b| b.above)
+                        .unwrap_or(hi);
+                    let warn_below = metric
+                        .thresholds
+                        .warning
+                        .and_then(|b| b.below)
+                        .unwrap_or(lo);
+                    let centre = (warn_above + warn_below) / 2.0;
+                    let amplitude = (warn_above - warn_below) / 4.0;
+                    let phase = rng.unit() * std::f64::consts::TAU;
+                    let mut seq: u64 = 0;
+                    let mut t = start;
+                    while t < end {
+                        seq += 1;
+                        let day_fraction = (t.rem_euclid(86_400)) as f64 / 86_400.0;
+                        let mut value = centre
+                            + amplitude * (day_fraction * std::f64::consts::TAU + phase).sin()
+                            + amplitude * 0.2 * (rng.unit() - 0.5);
+                        if rng.unit() < 0.01 {
+                            // An occasional spike towards the top of the range.
+                            value = hi - (hi - warn_above) * rng.unit() * 0.5;
+                        }
+                        value = value.clamp(lo, hi);
+                        if metric.value_type == ValueType::Integer {
+                            value = value.round();
+                        } else {
+                            value = (value * 1000.0).round() / 1000.0;
+                        }
+                        let ts = rfc3339(t);
+                        let values = fields
+                            .iter()
+                            .map(|f| {
+                                field_value(
+                                    f,
+                                    &FieldContext {
+                                        site: site.name.as_str(),
+                                        device_type: device_type.name.as_str(),
+                                        device_id: &device_id,
+                                        metric: metric.name.as_str(),
+                                        ts: &ts,
+                                        value,
+                                        seq,
+                                        pipeline: spec.pipeline.name.as_str(),
+                                    },
+                                )
+                            })
+                            .collect();
+                        emit(&SampleEvent { values });
+                        count += 1;
+                        t += i64::from(options.interval_secs);
+                    }
+                }
+            }
+        }
+    }
+    Ok(count)
+}
+
+struct FieldContext<'a> {
+    site: &'a str,
+    device_type: &'a str,
+    device_id: &'a str,
+    metric: &'a str,
+    ts: &'a str,
+    value: f64,
+    seq: u64,
+    pipeline: &'a str,
+}
+
+fn field_value(field: &EventField, c: &FieldContext) -> Option<String> {
+    let text = match field.name.as_str() {
+        "event_id" => format!("{}-{}-{}-{}", c.pipeline, c.device_id, c.metric, c.seq),
+        "device_id" => c.device_id.to_string(),
+        "site" => c.site.to_string(),
+        "device_type" => c.device_type.to_string(),
+        "metric" => c.metric.to_string(),
+        "ts" => c.ts.to_string(),
+        "value" => format!("{}", c.value),
+        "seq" => c.seq.to_string(),
+        "firmware_version" => "1.4.2".to_string(),
+        _ if !field.required => return None,
+        _ => match (field.field_type, &field.allowed) {
+            (_, Some(values)) => values.first().cloned().unwrap_or_default(),
+            (FieldType::String, None) => "sample".to_string(),
+            (FieldType::Integer, None) => "1".to_string(),
+            (FieldType::Float, None) => "1.0".to_string(),
+            (FieldType::Boolean, None) => "true".to_string(),
+            (FieldType::Timestamp, None) => c.ts.to_string(),
+        },
+    };
+    Some(text)
+}
+
+/// CSV header line: the contract's field names.
+pub fn csv_header(spec: &Spec) -> String {
+    event_fields(spec)
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n"
+}
+
+/// One CSV line; absent values are empty (NULL for COPY … CSV).
+pub fn csv_line(event: &SampleEvent, out: &mut String) {
+    for (i, value) in event.values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if let Some(value) = value {
+            if value.contains([',', '"', '\n', '\r']) || value.is_empty() {
+                let _ = write!(out, "\"{}\"", value.replace('"', "\"\""));
+            } else {
+                out.push_str(value);
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// One NDJSON line with typed values.
+pub fn json_line(spec_fields: &[EventField], event: &SampleEvent, out: &mut String) {
+    let mut object = serde_json::Map::new();
+    for (field, value) in spec_fields.iter().zip(&event.values) {
+        let Some(value) = value else { continue };
+        let json = match field.field_type {
+            FieldType::Integer => value
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| value.clone().into()),
+            FieldType::Float => value
+                .parse::<f64>()
+                .map(serde_json::Value::from)
+                .unwrap_or_else(|_| value.clone().into()),
+            FieldType::Boolean => serde_json::Value::Bool(value == "true"),
+            _ => value.clone().into(),
+        };
+        object.insert(field.name.clone(), json);
+    }
+    out.push_str(&serde_json::Value::Object(object).to_string());
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(days_from_civil("1970-01-01"), Some(0));
+        let day = days_from_civil("2026-03-01").unwrap();
+        assert_eq!(rfc3339(day * 86_400 + 3661), "2026-03-01T01:01:01Z");
+        assert_eq!(
+            rfc3339(days_from_civil("2024-02-29").unwrap() * 86_400),
+            "2024-02-29T00:00:00Z"
+        );
+    }
+}

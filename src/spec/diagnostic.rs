@@ -1,0 +1,155 @@
+//! Spec problems with their place in the file, rendered like a compiler's.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::positions::Pos;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in a spec: a stable code, the field path, where it stands, what to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable rule id, e.g. `spec::unknown-field`.
+    pub code: &'static str,
+    pub message: String,
+    /// Field path such as `device_types[0].metrics[1].range`; empty for the whole document.
+    pub path: String,
+    pub file: String,
+    #[serde(flatten)]
+    pub pos: Option<Pos>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// A loaded spec file: its name as given and its text, for carets.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Renders `error[code]: message`, `--> file:line:col`, the source line with a caret, `help:`.
+pub fn render_human(diagnostic: &Diagnostic, source: Option<&SourceFile>) -> String {
+    let mut out = String::new();
+    let label = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let _ = writeln!(out, "{label}[{}]: {}", diagnostic.code, diagnostic.message);
+    match diagnostic.pos {
+        Some(pos) => {
+            let _ = writeln!(out, "  --> {}:{}:{}", diagnostic.file, pos.line, pos.column);
+            if let Some(line) = source.and_then(|s| s.text.lines().nth(pos.line.saturating_sub(1)))
+            {
+                let number = pos.line.to_string();
+                let pad = " ".repeat(number.len());
+                // Tabs would shift the caret; show them as single spaces.
+                let shown: String = line
+                    .chars()
+                    .map(|c| if c == '\t' { ' ' } else { c })
+                    .collect();
+                let caret_at = shown.chars().take(pos.column.saturating_sub(1)).count();
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{number} | {shown}");
+                let _ = writeln!(out, "{pad} | {}^", " ".repeat(caret_at));
+            }
+        }
+        None => {
+            let _ = writeln!(out, "  --> {}", diagnostic.file);
+        }
+    }
+    if !diagnostic.path.is_empty() {
+        let _ = writeln!(out, "   = field: {}", diagnostic.path);
+    }
+    if let Some(help) = &diagnostic.help {
+        let _ = writeln!(out, "   = help: {help}");
+    }
+    out
+}
+
+/// GitHub Actions workflow command: an annotation on the spec's line.
+pub fn render_github(diagnostic: &Diagnostic) -> String {
+    let level = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut location = format!("file={}", escape_property(&diagnostic.file));
+    if let Some(pos) = diagnostic.pos {
+        let _ = write!(location, ",line={},col={}", pos.line, pos.column);
+    }
+    let mut message = diagnostic.message.clone();
+    if !diagnostic.path.is_empty() {
+        let _ = write!(message, " (field: {})", diagnostic.path);
+    }
+    if let Some(help) = &diagnostic.help {
+        let _ = write!(message, "\nhelp: {help}");
+    }
+    format!(
+        "::{level} {location},title={}::{}",
+        escape_property(diagnostic.code),
+        escape_data(&message)
+    )
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            code: "spec::bad",
+            message: "value is wrong".into(),
+            path: "a.b".into(),
+            file: "p.yaml".into(),
+            pos: Some(Pos { line: 2, column: 6 }),
+            help: Some("fix it".into()),
+        }
+    }
+
+    #[test]
+    fn human_points_with_a_caret() {
+        let source = SourceFile {
+            name: "p.yaml".into(),
+            text: "a:\n  b: 42\n".into(),
+        };
+        let text = render_human(&sample(), Some(&source));
+        assert_eq!(
+            text,
+            "error[spec::bad]: value is wrong\n  --> p.yaml:2:6\n  |\n2 |   b: 42\n  |      ^\n   = field: a.b\n   = help: fix it\n"
+        );
+    }
+
+    #[test]
+    fn github_escapes_newlines_and_commas() {
+        let line = render_github(&sample());
+        assert_eq!(
+            line,
+            "::error file=p.yaml,line=2,col=6,title=spec%3A%3Abad::value is wrong (field: a.b)%0Ahelp: fix it"
+        );
+    }
+}

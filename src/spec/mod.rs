@@ -1,0 +1,37 @@
+//! The pipeline spec: model, loading with source positions, and semantic validation.
+
+pub mod diagnostic;
+pub mod duration;
+pub mod load;
+pub mod model;
+pub mod names;
+pub mod positions;
+pub mod streams;
+pub mod validate;
+
+pub use diagnostic::{Diagnostic, Severity, SourceFile};
+pub use load::LoadedSpec;
+pub use model::Spec;
+
+/// Parses and validates spec text: the spec when it has no errors (warnings may remain),
+/// otherwise every diagnostic.
+pub fn check(
+    name: &str,
+    bytes: &[u8],
+) -> Result<(LoadedSpec, Vec<Diagnostic>), (Option<SourceFile>, Vec<Diagnostic>)> {
+    let loaded = match load::parse(name, bytes) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            let source = std::str::from_utf8(bytes).ok().map(|text| SourceFile {
+                name: name.to_string(),
+                text: text.to_string(),
+            });
+            return Err((source, diagnostics));
+        }
+    };
+    let diagnostics = validate::validate(&loaded);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err((Some(loaded.source), diagnostics));
+    }
+    Ok((loaded, diagnostics))
+}

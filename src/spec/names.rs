@@ -1,0 +1,210 @@
+//! Names that become SQL identifiers, NATS subject tokens or JetStream names.
+//!
+//! They deserialize from any string so that validation can report every bad name in one run;
+//! `check` says what is wrong with one, and renderers only ever see checked names.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A lowercase identifier: `[a-z][a-z0-9_]*`, at most 63 bytes. Safe as a SQL identifier
+/// (PostgreSQL truncates at 63), an Avro name and a NATS subject token.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Ident(String);
+
+pub const IDENT_MAX: usize = 63;
+
+impl Ident {
+    pub fn new(text: impl Into<String>) -> Self {
+        Ident(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Why this is not a valid identifier, if it is not.
+    pub fn check(&self) -> Result<(), String> {
+        check_ident(&self.0)
+    }
+}
+
+pub fn check_ident(text: &str) -> Result<(), String> {
+    let mut chars = text.chars();
+    match chars.next() {
+        None => return Err("is empty".into()),
+        Some(c) if !c.is_ascii_lowercase() => {
+            return Err(format!("`{text}` must start with a lowercase letter a-z"));
+        }
+        _ => {}
+    }
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Err(format!(
+            "`{text}` contains `{}`; use lowercase letters, digits and underscores",
+            bad.escape_default()
+        ));
+    }
+    if text.len() > IDENT_MAX {
+        return Err(format!(
+            "`{text}` is {} bytes long; the limit is {IDENT_MAX}",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A JetStream stream or consumer name: no `.`, `*`, `>`, `/`, `\` or whitespace, ≤ 255 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct StreamName(String);
+
+impl StreamName {
+    pub fn new(text: impl Into<String>) -> Self {
+        StreamName(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let text = &self.0;
+        if text.is_empty() {
+            return Err("is empty".into());
+        }
+        if let Some(bad) = text.chars().find(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        }) {
+            return Err(format!(
+                "`{}` contains `{}`, which NATS does not allow in stream and consumer names",
+                text.escape_default(),
+                bad.escape_default()
+            ));
+        }
+        if text.len() > 255 {
+            return Err(format!("is {} bytes long; NATS allows 255", text.len()));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for StreamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks a NATS subject or subject filter: dot-separated non-empty tokens without whitespace;
+/// `*` only as a whole token; `>` only as the whole last token.
+pub fn check_subject(subject: &str, allow_wildcards: bool) -> Result<(), String> {
+    if subject.is_empty() {
+        return Err("subject is empty".into());
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Err(format!("subject `{subject}` has an empty token"));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "subject `{}` contains whitespace",
+                subject.escape_default()
+            ));
+        }
+        let wildcard = *token == "*" || *token == ">";
+        if wildcard && !allow_wildcards {
+            return Err(format!("subject `{subject}` must not contain wildcards"));
+        }
+        if *token == ">" && i + 1 != tokens.len() {
+            return Err(format!(
+                "subject `{subject}`: `>` may only be the last token"
+            ));
+        }
+        if !wildcard && (token.contains('*') || token.contains('>')) {
+            return Err(format!(
+                "subject `{subject}`: wildcards must be whole tokens"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two subject filters can match a common subject (NATS refuses such stream pairs).
+pub fn subjects_overlap(a: &str, b: &str) -> bool {
+    let a: Vec<&str> = a.split('.').collect();
+    let b: Vec<&str> = b.split('.').collect();
+    let mut i = 0;
+    loop {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) => {
+                if x != y && *x != "*" && *y != "*" {
+                    return false;
+                }
+            }
+            (None, None) => return true,
+            _ => return false,
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(check_ident("press_line_2").is_ok());
+        for bad in [
+            "",
+            "Press",
+            "2press",
+            "press-line",
+            "pr\"ess",
+            "a;drop",
+            "ünicode",
+        ] {
+            assert!(check_ident(bad).is_err(), "{bad}");
+        }
+        assert!(check_ident(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn stream_names() {
+        assert!(StreamName::new("IOT_TELEMETRY").check().is_ok());
+        for bad in ["", "a.b", "a b", "a*", "a>", "a/b"] {
+            assert!(StreamName::new(bad).check().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subjects() {
+        assert!(check_subject("iot.*.*.*", true).is_ok());
+        assert!(check_subject("iot.>", true).is_ok());
+        assert!(check_subject("iot.>.x", true).is_err());
+        assert!(check_subject("iot..x", true).is_err());
+        assert!(check_subject("iot.a*", true).is_err());
+        assert!(check_subject("alerts.iot.x", false).is_ok());
+        assert!(check_subject("alerts.*", false).is_err());
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(subjects_overlap("iot.>", "iot.dlq.>"));
+        assert!(subjects_overlap("iot.*.*.*", "iot.a.b.c"));
+        assert!(subjects_overlap("iot.*.*.*", "iot.a.>"));
+        assert!(!subjects_overlap("iot.>", "dlq.iot.>"));
+        assert!(!subjects_overlap("iot.*.*.*", "iot.a.b"));
+        assert!(!subjects_overlap("iot.>", "iot"));
+        assert!(subjects_overlap("a.b", "a.b"));
+    }
+}

@@ -9,12 +9,7 @@ use crate::output::Format;
 /// SQL-first control plane for IoT streaming analytics: one YAML spec renders RisingWave DDL,
 /// a SQLMesh project and event contracts, and keeps them valid.
 #[derive(Debug, Parser)]
-#[command(
-    name = "iotctl",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "iotctl", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -24,12 +24,8 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&printer, args),
         Command::Render(args) => commands::render::run(&printer, args),
-        Command::Contract(ContractCommand::Check(args)) => {
-            commands::contract::check(&printer, args)
-        }
-        Command::Contract(ContractCommand::Validate(args)) => {
-            commands::contract::validate(&printer, args)
-        }
+        Command::Contract(ContractCommand::Check(args)) => commands::contract::check(&printer, args),
+        Command::Contract(ContractCommand::Validate(args)) => commands::contract::validate(&printer, args),
         Command::Sample(args) => commands::sample::run(&printer, args),
     };
     match outcome {

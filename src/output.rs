@@ -23,11 +23,7 @@ pub struct Printer {
 impl Printer {
     pub fn new(format: Format, quiet: bool, no_color: bool) -> Printer {
         let color = !no_color && std::io::stderr().is_terminal();
-        Printer {
-            format,
-            quiet,
-            color,
-        }
+        Printer { format, quiet, color }
     }
 
     /// Data for stdout, written as is.

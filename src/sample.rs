@@ -73,11 +73,7 @@ pub fn rfc3339(epoch_secs: i64) -> String {
 }
 
 /// Generates the events in time order per device; calls `emit` for each.
-pub fn generate(
-    spec: &Spec,
-    options: &SampleOptions,
-    mut emit: impl FnMut(&SampleEvent),
-) -> anyhow::Result<u64> {
+pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&SampleEvent)) -> anyhow::Result<u64> {
     let Some(start_day) = days_from_civil(&options.start) else {
         anyhow::bail!("`{}` is not a YYYY-MM-DD date", options.start)
     };
@@ -94,16 +90,8 @@ pub fn generate(
                 for metric in &device_type.metrics {
                     let (lo, hi) = (metric.range.min, metric.range.max);
                     // Normal readings sit in the middle of the band below any warning threshold.
-                    let warn_above = metric
-                        .thresholds
-                        .warning
-                        .and_then(|b| b.above)
-                        .unwrap_or(hi);
-                    let warn_below = metric
-                        .thresholds
-                        .warning
-                        .and_then(|b| b.below)
-                        .unwrap_or(lo);
+                    let warn_above = metric.thresholds.warning.and_then(|b| b.above).unwrap_or(hi);
+                    let warn_below = metric.thresholds.warning.and_then(|b| b.below).unwrap_or(lo);
                     let centre = (warn_above + warn_below) / 2.0;
                     let amplitude = (warn_above - warn_below) / 4.0;
                     let phase = rng.unit() * std::f64::consts::TAU;

@@ -18,10 +18,7 @@ pub fn check(printer: &Printer, args: &ContractCheckArgs) -> Outcome {
     let new = Surface::from_spec(&loaded.spec);
     let old = old_surface(printer, &args.against)?;
     let findings = compare(&old, &new);
-    let breaking = findings
-        .iter()
-        .filter(|f| f.impact == Impact::Breaking)
-        .count();
+    let breaking = findings.iter().filter(|f| f.impact == Impact::Breaking).count();
     let bumped = new.version > old.version;
     if printer.is_json() {
         printer.json(&json!({
@@ -61,11 +58,7 @@ pub fn check(printer: &Printer, args: &ContractCheckArgs) -> Outcome {
             ));
         }
     }
-    Ok(if breaking > 0 {
-        Exit::CheckFailed
-    } else {
-        Exit::Ok
-    })
+    Ok(if breaking > 0 { Exit::CheckFailed } else { Exit::Ok })
 }
 
 /// The old contract: a spec, a rendered contracts directory (or its parent) or the schema file.
@@ -77,12 +70,7 @@ fn old_surface(printer: &Printer, path: &Path) -> Result<Surface, CliError> {
         ]
         .into_iter()
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            CliError::usage(anyhow::anyhow!(
-                "`{}` holds no telemetry.schema.json",
-                path.display()
-            ))
-        })?
+        .ok_or_else(|| CliError::usage(anyhow::anyhow!("`{}` holds no telemetry.schema.json", path.display())))?
     } else if path.extension().is_some_and(|e| e == "json") {
         path.to_path_buf()
     } else {
@@ -157,11 +145,7 @@ pub fn validate(printer: &Printer, args: &ContractValidateArgs) -> Outcome {
             plural(results.len())
         ));
     }
-    Ok(if invalid > 0 {
-        Exit::CheckFailed
-    } else {
-        Exit::Ok
-    })
+    Ok(if invalid > 0 { Exit::CheckFailed } else { Exit::Ok })
 }
 
 fn location(path: &PathBuf, line: Option<usize>) -> String {

@@ -17,10 +17,7 @@ use crate::spec::{self, Diagnostic, LoadedSpec, SourceFile};
 
 /// Reads and checks a spec; on errors prints every diagnostic and returns `SpecReported`.
 /// Warnings are printed too (to stderr) unless `quiet`.
-pub fn load_spec(
-    printer: &Printer,
-    path: &Path,
-) -> Result<(LoadedSpec, Vec<Diagnostic>), CliError> {
+pub fn load_spec(printer: &Printer, path: &Path) -> Result<(LoadedSpec, Vec<Diagnostic>), CliError> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read spec `{}`", path.display()))
         .map_err(CliError::Usage)?;

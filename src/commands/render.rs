@@ -31,11 +31,7 @@ pub fn run(printer: &Printer, args: &RenderArgs) -> Outcome {
         }
     })?;
     let Some(out) = &args.out else {
-        let ddl: Vec<&str> = rendering
-            .risingwave
-            .iter()
-            .map(|o| o.ddl.as_str())
-            .collect();
+        let ddl: Vec<&str> = rendering.risingwave.iter().map(|o| o.ddl.as_str()).collect();
         printer.data(&ddl.join("\n"));
         return Ok(Exit::Ok);
     };
@@ -53,14 +49,9 @@ fn managed_files(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
     }
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current)
-            .with_context(|| format!("cannot list `{}`", current.display()))?
-        {
+        for entry in std::fs::read_dir(&current).with_context(|| format!("cannot list `{}`", current.display()))? {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if path.is_dir() {
                 if !SKIPPED_DIRS.contains(&name) {
                     pending.push(path);
@@ -92,26 +83,25 @@ fn write(printer: &Printer, rendering: &Rendering, out: &Path) -> Outcome {
             continue;
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
         }
         // Write-then-rename so an interrupted render never leaves a half-written file.
         let temporary = path.with_extension("iotctl-tmp");
         std::fs::write(&temporary, &artifact.content)
             .with_context(|| format!("cannot write `{}`", temporary.display()))?;
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        std::fs::rename(&temporary, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
         written += 1;
     }
     let wanted: BTreeSet<&str> = files.iter().map(|a| a.path.as_str()).collect();
     let mut removed = Vec::new();
     for stale in existing.iter().filter(|p| !wanted.contains(p.as_str())) {
-        std::fs::remove_file(out.join(stale))
-            .with_context(|| format!("cannot remove stale `{stale}`"))?;
+        std::fs::remove_file(out.join(stale)).with_context(|| format!("cannot remove stale `{stale}`"))?;
         removed.push(stale.clone());
     }
     if printer.is_json() {
-        printer.json(&json!({"out": out.display().to_string(), "files": files.len(), "written": written, "removed": removed}));
+        printer.json(
+            &json!({"out": out.display().to_string(), "files": files.len(), "written": written, "removed": removed}),
+        );
     } else {
         for stale in &removed {
             printer.note(&format!("removed stale {stale}"));
@@ -134,17 +124,12 @@ fn check(printer: &Printer, rendering: &Rendering, out: &Path) -> Outcome {
     for artifact in &files {
         match std::fs::read(out.join(&artifact.path)) {
             Err(_) => missing.push(artifact.path.clone()),
-            Ok(bytes) if bytes != artifact.content.as_bytes() => {
-                changed.push(artifact.path.clone())
-            }
+            Ok(bytes) if bytes != artifact.content.as_bytes() => changed.push(artifact.path.clone()),
             Ok(_) => {}
         }
     }
     let wanted: BTreeSet<&str> = files.iter().map(|a| a.path.as_str()).collect();
-    let extra: Vec<String> = existing
-        .into_iter()
-        .filter(|p| !wanted.contains(p.as_str()))
-        .collect();
+    let extra: Vec<String> = existing.into_iter().filter(|p| !wanted.contains(p.as_str())).collect();
     let stale = !(missing.is_empty() && changed.is_empty() && extra.is_empty());
     if printer.is_json() {
         printer.json(&json!({"ok": !stale, "out": out.display().to_string(), "missing": missing, "changed": changed, "extra": extra}));

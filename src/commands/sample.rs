@@ -15,17 +15,12 @@ pub fn run(printer: &Printer, args: &SampleArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;
     let spec = &loaded.spec;
     let options = SampleOptions {
-        start: args
-            .start
-            .clone()
-            .unwrap_or_else(|| spec.sqlmesh.start.clone()),
+        start: args.start.clone().unwrap_or_else(|| spec.sqlmesh.start.clone()),
         days: args.days,
         devices_per_type: args.devices,
         interval_secs: args.interval,
     };
-    if crate::sample::days_from_civil(&options.start).is_none()
-        || !crate::spec::validate::is_iso_date(&options.start)
-    {
+    if crate::sample::days_from_civil(&options.start).is_none() || !crate::spec::validate::is_iso_date(&options.start) {
         return Err(CliError::usage(anyhow::anyhow!(
             "--start `{}` is not a YYYY-MM-DD date",
             options.start

@@ -50,9 +50,9 @@ pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
         return Err(CliError::SpecReported);
     }
     match printer.format {
-        Format::Json => printer.json(
-            &json!({"ok": true, "pipeline": loaded.spec.pipeline.name, "diagnostics": diagnostics}),
-        ),
+        Format::Json => {
+            printer.json(&json!({"ok": true, "pipeline": loaded.spec.pipeline.name, "diagnostics": diagnostics}))
+        }
         Format::Github => report(printer, Some(&loaded.source), &diagnostics),
         Format::Human => {
             report(printer, Some(&loaded.source), &diagnostics);
@@ -63,12 +63,7 @@ pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
                 loaded.source.name,
                 loaded.spec.sites.len(),
                 loaded.spec.device_types.len(),
-                loaded
-                    .spec
-                    .device_types
-                    .iter()
-                    .map(|d| d.metrics.len())
-                    .sum::<usize>(),
+                loaded.spec.device_types.iter().map(|d| d.metrics.len()).sum::<usize>(),
                 warnings,
                 plural(warnings)
             ));

@@ -261,11 +261,7 @@ mod tests {
     }
 
     fn rules(findings: &[Finding], impact: Impact) -> Vec<&'static str> {
-        findings
-            .iter()
-            .filter(|f| f.impact == impact)
-            .map(|f| f.rule)
-            .collect()
+        findings.iter().filter(|f| f.impact == impact).map(|f| f.rule).collect()
     }
 
     #[test]

@@ -52,10 +52,7 @@ impl Surface {
         Surface {
             version: spec.contract.version,
             subject_layout: telemetry_subject_layout(spec),
-            identity: identity_columns(spec)
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
+            identity: identity_columns(spec).iter().map(|c| c.to_string()).collect(),
             fields: event_fields(spec)
                 .into_iter()
                 .map(|f| {
@@ -107,10 +104,7 @@ impl Surface {
             .context("`x-iotctl.subject` missing")?
             .to_string();
         let identity = strings(&meta["identity"]).context("`x-iotctl.identity` missing")?;
-        let required: BTreeSet<String> = strings(&schema["required"])
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let required: BTreeSet<String> = strings(&schema["required"]).unwrap_or_default().into_iter().collect();
         let Some(properties) = schema["properties"].as_object() else {
             bail!("contract has no `properties`")
         };
@@ -127,10 +121,7 @@ impl Surface {
                 _ => strings(&property["enum"]).map(|v| v.into_iter().collect()),
             };
             if name == "site" {
-                sites = strings(&property["enum"])
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
+                sites = strings(&property["enum"]).unwrap_or_default().into_iter().collect();
             }
             fields.insert(
                 name.clone(),
@@ -142,11 +133,7 @@ impl Surface {
             );
         }
         let mut metrics = BTreeMap::new();
-        for rule in schema["allOf"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for rule in schema["allOf"].as_array().map(Vec::as_slice).unwrap_or_default() {
             let condition = &rule["if"]["properties"];
             let (Some(device_type), Some(metric)) = (
                 condition["device_type"]["const"].as_str(),
@@ -176,10 +163,7 @@ impl Surface {
 }
 
 fn strings(value: &Value) -> Option<Vec<String>> {
-    value.as_array().map(|items| {
-        items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    })
+    value
+        .as_array()
+        .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
 }

@@ -8,32 +8,21 @@ use super::contract_fields::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec, ValueType};
 
 /// RFC 3339 with a mandatory zone: RisingWave needs the zone to read a TIMESTAMPTZ.
-pub const RFC3339_WITH_ZONE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+pub const RFC3339_WITH_ZONE: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
 /// How RisingWave's NATS sink writes a TIMESTAMPTZ: UTC, no zone suffix.
-pub const RISINGWAVE_SINK_TIMESTAMP: &str =
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$";
+pub const RISINGWAVE_SINK_TIMESTAMP: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$";
 
 pub fn telemetry_subject_layout(spec: &Spec) -> String {
-    format!(
-        "{}.{{site}}.{{device_type}}.{{metric}}",
-        spec.nats.subject_prefix
-    )
+    format!("{}.{{site}}.{{device_type}}.{{metric}}", spec.nats.subject_prefix)
 }
 
 pub fn render(spec: &Spec) -> anyhow::Result<Vec<Artifact>> {
-    let pretty = |value: &Value| -> anyhow::Result<String> {
-        Ok(serde_json::to_string_pretty(value)? + "\n")
-    };
+    let pretty = |value: &Value| -> anyhow::Result<String> { Ok(serde_json::to_string_pretty(value)? + "\n") };
     Ok(vec![
-        Artifact::new(
-            "contracts/telemetry.schema.json",
-            pretty(&telemetry_json_schema(spec))?,
-        ),
+        Artifact::new("contracts/telemetry.schema.json", pretty(&telemetry_json_schema(spec))?),
         Artifact::new("contracts/telemetry.avsc", pretty(&telemetry_avro(spec))?),
-        Artifact::new(
-            "contracts/alert.schema.json",
-            pretty(&alert_json_schema(spec))?,
-        ),
+        Artifact::new("contracts/alert.schema.json", pretty(&alert_json_schema(spec))?),
         Artifact::new("contracts/alert.avsc", pretty(&alert_avro(spec))?),
     ])
 }
@@ -63,21 +52,9 @@ pub fn telemetry_json_schema(spec: &Spec) -> Value {
     for field in &fields {
         let mut schema = json_type(field);
         match field.name.as_str() {
-            "site" => {
-                schema["enum"] = json!(
-                    spec.sites
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                )
-            }
+            "site" => schema["enum"] = json!(spec.sites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()),
             "device_type" => {
-                schema["enum"] = json!(
-                    spec.device_types
-                        .iter()
-                        .map(|d| d.name.as_str())
-                        .collect::<Vec<_>>()
-                )
+                schema["enum"] = json!(spec.device_types.iter().map(|d| d.name.as_str()).collect::<Vec<_>>())
             }
             "metric" => {
                 let mut metrics: Vec<&str> = spec
@@ -138,11 +115,7 @@ fn avro_type(field: &EventField) -> Value {
         FieldType::Boolean => json!("boolean"),
         FieldType::Timestamp => json!({"type": "long", "logicalType": "timestamp-micros"}),
     };
-    if field.required {
-        base
-    } else {
-        json!(["null", base])
-    }
+    if field.required { base } else { json!(["null", base]) }
 }
 
 pub fn telemetry_avro(spec: &Spec) -> Value {
@@ -193,7 +166,8 @@ pub fn alert_json_schema(spec: &Spec) -> Value {
 }
 
 pub fn alert_avro(spec: &Spec) -> Value {
-    let optional_double = |name: &str, doc: &str| json!({"name": name, "type": ["null", "double"], "default": null, "doc": doc});
+    let optional_double =
+        |name: &str, doc: &str| json!({"name": name, "type": ["null", "double"], "default": null, "doc": doc});
     json!({
         "type": "record",
         "name": "AlertEvent",

@@ -65,9 +65,7 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
             });
         } else if c.is_alphanumeric() || c == '_' {
             let start = i;
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
-            {
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
                 i += 1;
             }
             tokens.push(Token::Word(chars[start..i].iter().collect()));
@@ -99,11 +97,7 @@ impl Cursor<'_> {
     fn keywords(&mut self, words: &[&str]) -> Result<(), String> {
         for word in words {
             if !is_kw(self.peek(), word) {
-                return Err(format!(
-                    "expected `{}` at `{}`",
-                    words.join(" "),
-                    self.describe()
-                ));
+                return Err(format!("expected `{}` at `{}`", words.join(" "), self.describe()));
             }
             self.at += 1;
         }
@@ -173,15 +167,10 @@ impl Cursor<'_> {
         let mut options = BTreeMap::new();
         for item in tokens.split(|t| *t == Token::Punct(',')) {
             let (key, value) = match item {
-                [Token::Word(key), Token::Punct('='), Token::Str(value)] => {
-                    (key.clone(), value.clone())
-                }
-                [
-                    Token::Word(key),
-                    Token::Punct('='),
-                    Token::Word(secret),
-                    name,
-                ] if secret.eq_ignore_ascii_case("SECRET") => {
+                [Token::Word(key), Token::Punct('='), Token::Str(value)] => (key.clone(), value.clone()),
+                [Token::Word(key), Token::Punct('='), Token::Word(secret), name]
+                    if secret.eq_ignore_ascii_case("SECRET") =>
+                {
                     let name = match name {
                         Token::Word(n) | Token::QuotedIdent(n) => n.clone(),
                         _ => return Err(format!("option `{key}`: bad secret reference")),
@@ -191,10 +180,7 @@ impl Cursor<'_> {
                 _ => {
                     return Err(format!(
                         "malformed option `{}`",
-                        item.iter()
-                            .map(|t| format!("{t:?}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
+                        item.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" ")
                     ));
                 }
             };
@@ -208,10 +194,7 @@ impl Cursor<'_> {
     fn end(&mut self) -> Result<(), String> {
         self.punct(';')?;
         if self.at != self.tokens.len() {
-            return Err(format!(
-                "text after the statement's `;`: `{}`",
-                self.describe()
-            ));
+            return Err(format!("text after the statement's `;`: `{}`", self.describe()));
         }
         Ok(())
     }
@@ -256,10 +239,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
             "expected exactly one statement ending in `;`, found {semicolons} semicolons"
         ));
     }
-    let mut c = Cursor {
-        tokens: &tokens,
-        at: 0,
-    };
+    let mut c = Cursor { tokens: &tokens, at: 0 };
     c.keywords(&["CREATE"])?;
     if is_kw(c.peek(), "OR") {
         return Err("CREATE OR REPLACE is not supported by RisingWave release servers".into());
@@ -306,9 +286,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
             let Some(Token::Word(what)) = c.peek().cloned() else {
                 return Err("expected what to INCLUDE".into());
             };
-            if !["subject", "payload", "offset", "partition"]
-                .contains(&what.to_ascii_lowercase().as_str())
-            {
+            if !["subject", "payload", "offset", "partition"].contains(&what.to_ascii_lowercase().as_str()) {
                 return Err(format!("the nats connector cannot INCLUDE `{what}`"));
             }
             c.at += 1;
@@ -331,10 +309,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
         let name = c.name()?;
         c.keywords(&["AS"])?;
         if !(is_kw(c.peek(), "SELECT") || is_kw(c.peek(), "WITH")) {
-            return Err(format!(
-                "expected a query after AS, found `{}`",
-                c.describe()
-            ));
+            return Err(format!("expected a query after AS, found `{}`", c.describe()));
         }
         // The query itself is checked by RisingWave; here only its parentheses balance.
         let mut depth: i64 = 0;
@@ -378,10 +353,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
             options,
         });
     }
-    Err(format!(
-        "not a statement form iotctl renders: `{}`",
-        c.describe()
-    ))
+    Err(format!("not a statement form iotctl renders: `{}`", c.describe()))
 }
 
 fn require(options: &BTreeMap<String, String>, keys: &[&str]) -> Result<(), String> {
@@ -424,10 +396,7 @@ fn check_nats_source(options: &BTreeMap<String, String>) -> Result<(), String> {
         if !reference::is_nats_source_option(key) {
             return Err(format!("`{key}` is not a documented NATS source option"));
         }
-        if let Some((_, why)) = reference::FORBIDDEN_SOURCE_OPTIONS
-            .iter()
-            .find(|(k, _)| k == key)
-        {
+        if let Some((_, why)) = reference::FORBIDDEN_SOURCE_OPTIONS.iter().find(|(k, _)| k == key) {
             return Err(format!("`{key}` must not be set: {why}"));
         }
     }
@@ -435,10 +404,7 @@ fn check_nats_source(options: &BTreeMap<String, String>) -> Result<(), String> {
 }
 
 fn check_nats_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
-    require(
-        options,
-        &["connector", "server_url", "subject", "connect_mode", "type"],
-    )?;
+    require(options, &["connector", "server_url", "subject", "connect_mode", "type"])?;
     for key in options.keys() {
         if !reference::is_nats_sink_option(key) {
             return Err(format!("`{key}` is not a documented NATS sink option"));
@@ -456,9 +422,7 @@ fn check_nats_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
 fn check_postgres_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
     require(
         options,
-        &[
-            "host", "port", "user", "password", "database", "table", "type",
-        ],
+        &["host", "port", "user", "password", "database", "table", "type"],
     )?;
     for key in options.keys() {
         if !POSTGRES_SINK_OPTIONS.contains(&key.as_str()) {
@@ -506,18 +470,12 @@ mod tests {
                 "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = 'plain', database = 'd', table = 't', type = 'upsert', primary_key = 'id');",
                 "SECRET",
             ),
-            (
-                "CREATE OR REPLACE MATERIALIZED VIEW m AS SELECT 1;",
-                "OR REPLACE",
-            ),
+            ("CREATE OR REPLACE MATERIALIZED VIEW m AS SELECT 1;", "OR REPLACE"),
             (
                 "CREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT 1; DROP TABLE x;",
                 "one statement",
             ),
-            (
-                "CREATE SECRET s WITH (backend = 'meta') AS 'hunter2';",
-                "plain text",
-            ),
+            ("CREATE SECRET s WITH (backend = 'meta') AS 'hunter2';", "plain text"),
         ];
         for (sql, expected) in cases {
             let error = check_statement(sql).unwrap_err();

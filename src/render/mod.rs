@@ -57,14 +57,7 @@ pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Renderin
     let object_files: Vec<String> = objects
         .iter()
         .enumerate()
-        .map(|(i, o)| {
-            format!(
-                "risingwave/{:0width$}_{}_{}.sql",
-                i + 1,
-                o.kind.as_str(),
-                o.name
-            )
-        })
+        .map(|(i, o)| format!("risingwave/{:0width$}_{}_{}.sql", i + 1, o.kind.as_str(), o.name))
         .collect();
     let mut artifacts: Vec<Artifact> = objects
         .iter()

@@ -97,15 +97,9 @@ const RESERVED: &[&str] = &[
 /// A SQL identifier: bare when it is a plain lowercase name, double-quoted otherwise.
 pub fn ident(name: &str) -> Result<String, String> {
     if name.contains('\0') {
-        return Err(format!(
-            "identifier `{}` contains a NUL byte",
-            name.escape_default()
-        ));
+        return Err(format!("identifier `{}` contains a NUL byte", name.escape_default()));
     }
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -121,10 +115,7 @@ pub fn ident(name: &str) -> Result<String, String> {
 /// strings, as in PostgreSQL and RisingWave with standard_conforming_strings.
 pub fn literal(text: &str) -> Result<String, String> {
     if text.contains('\0') {
-        return Err(format!(
-            "text `{}` contains a NUL byte",
-            text.escape_default()
-        ));
+        return Err(format!("text `{}` contains a NUL byte", text.escape_default()));
     }
     Ok(format!("'{}'", text.replace('\'', "''")))
 }
@@ -142,10 +133,7 @@ pub fn float(value: f64) -> String {
 
 /// Free text inside a `--` comment: one line, no control characters.
 pub fn comment(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let cleaned: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -163,10 +151,7 @@ mod tests {
         assert_eq!(ident("telemetry").unwrap(), "telemetry");
         assert_eq!(ident("select").unwrap(), "\"select\"");
         assert_eq!(ident("Mixed").unwrap(), "\"Mixed\"");
-        assert_eq!(
-            ident("a\"; DROP TABLE x; --").unwrap(),
-            "\"a\"\"; DROP TABLE x; --\""
-        );
+        assert_eq!(ident("a\"; DROP TABLE x; --").unwrap(), "\"a\"\"; DROP TABLE x; --\"");
         assert!(ident("nul\0").is_err());
     }
 

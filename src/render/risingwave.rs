@@ -65,10 +65,7 @@ fn option(key: &str, value: &str) -> anyhow::Result<SqlOption> {
 fn secret_option(key: &str, secret: &str) -> anyhow::Result<SqlOption> {
     Ok(SqlOption {
         key: key.to_string(),
-        value: format!(
-            "SECRET {}",
-            super::quoting::ident(secret).map_err(anyhow::Error::msg)?
-        ),
+        value: format!("SECRET {}", super::quoting::ident(secret).map_err(anyhow::Error::msg)?),
     })
 }
 
@@ -94,11 +91,7 @@ pub fn window_label(metric_window: &crate::spec::model::Window) -> String {
     }
 }
 
-pub fn aggregate_name(
-    device_type: &str,
-    metric: &str,
-    window: &crate::spec::model::Window,
-) -> String {
+pub fn aggregate_name(device_type: &str, metric: &str, window: &crate::spec::model::Window) -> String {
     object_name(&["agg", device_type, metric, &window_label(window)])
 }
 
@@ -123,16 +116,15 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
     let table = rw.ingestion.table.as_str();
     let pipeline = spec.pipeline.name.as_str();
     let mut objects: Vec<RwObject> = Vec::new();
-    let mut push =
-        |kind, name: String, depends_on: Vec<String>, ddl: String, secret_env: Option<String>| {
-            objects.push(RwObject {
-                kind,
-                name,
-                depends_on,
-                ddl,
-                secret_env,
-            });
-        };
+    let mut push = |kind, name: String, depends_on: Vec<String>, ddl: String, secret_env: Option<String>| {
+        objects.push(RwObject {
+            kind,
+            name,
+            depends_on,
+            ddl,
+            secret_env,
+        });
+    };
 
     push(
         RwKind::Schema,
@@ -185,10 +177,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
             ConnectMode::Plain => options.push(option("connect_mode", "plain")?),
             ConnectMode::UserAndPassword => {
                 options.push(option("connect_mode", "user_and_password")?);
-                options.push(option(
-                    "username",
-                    spec.nats.username.as_deref().unwrap_or_default(),
-                )?);
+                options.push(option("username", spec.nats.username.as_deref().unwrap_or_default())?);
                 options.push(secret_option("password", &nats_secret)?);
             }
         }
@@ -205,10 +194,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
     let telemetry = spec.stream(StreamRole::Telemetry);
     let mut options = nats_connection(&telemetry.subjects.join(","))?;
     options.push(option("stream", telemetry.name.as_str())?);
-    options.push(option(
-        "consumer.durable_name",
-        rw.ingestion.durable_consumer.as_str(),
-    )?);
+    options.push(option("consumer.durable_name", rw.ingestion.durable_consumer.as_str())?);
     for (key, value) in &rw.ingestion.options {
         options.push(option(key, value)?);
     }
@@ -302,13 +288,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
                         "hop": window.hop.map(|h| h.sql_interval(false)),
                     }),
                 )?;
-                push(
-                    RwKind::MaterializedView,
-                    name,
-                    vec![valid.clone()],
-                    ddl,
-                    None,
-                );
+                push(RwKind::MaterializedView, name, vec![valid.clone()], ddl, None);
             }
         }
     }
@@ -325,8 +305,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
         .iter()
         .filter_map(|(dt, m)| {
             let branches = threshold_branches(m);
-            (!branches.is_empty())
-                .then(|| json!({"device_type": dt, "metric": m.name, "branches": branches}))
+            (!branches.is_empty()).then(|| json!({"device_type": dt, "metric": m.name, "branches": branches}))
         })
         .collect();
     if !threshold_metrics.is_empty() {
@@ -335,13 +314,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
             "sql/risingwave/threshold_breaches.sql.j2",
             json!({"schema": schema, "name": name, "source": valid, "metrics": threshold_metrics, "alert_key": alert_key}),
         )?;
-        push(
-            RwKind::MaterializedView,
-            name.clone(),
-            vec![valid.clone()],
-            ddl,
-            None,
-        );
+        push(RwKind::MaterializedView, name.clone(), vec![valid.clone()], ddl, None);
         alert_parts.push(json!({"kind": "threshold", "source": name}));
     }
     let anomaly_metrics: Vec<_> = metrics
@@ -368,13 +341,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
             "sql/risingwave/anomalies.sql.j2",
             json!({"schema": schema, "name": name, "source": valid, "metrics": anomaly_metrics, "alert_key": alert_key}),
         )?;
-        push(
-            RwKind::MaterializedView,
-            name.clone(),
-            vec![valid.clone()],
-            ddl,
-            None,
-        );
+        push(RwKind::MaterializedView, name.clone(), vec![valid.clone()], ddl, None);
         alert_parts.push(json!({"kind": "anomaly", "source": name}));
     }
     if !alert_parts.is_empty() {

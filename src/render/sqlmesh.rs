@@ -91,11 +91,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
     let thresholds: Vec<ThresholdRow> = spec
         .device_types
         .iter()
-        .flat_map(|dt| {
-            dt.metrics
-                .iter()
-                .map(move |m| ThresholdRow::new(dt.name.as_str(), m))
-        })
+        .flat_map(|dt| dt.metrics.iter().map(move |m| ThresholdRow::new(dt.name.as_str(), m)))
         .collect();
     let sql_bound = |v: Option<f64>| v.map_or_else(|| "NULL".to_string(), float);
     let rows: Vec<_> = thresholds
@@ -152,15 +148,8 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
 
     let day1 = sm.start.clone();
     let day2 = next_day(&day1);
-    let site = spec
-        .sites
-        .first()
-        .map(|s| s.name.as_str())
-        .unwrap_or("site");
-    let subject = thresholds
-        .iter()
-        .find(|t| t.has_thresholds())
-        .or(thresholds.first());
+    let site = spec.sites.first().map(|s| s.name.as_str()).unwrap_or("site");
+    let subject = thresholds.iter().find(|t| t.has_thresholds()).or(thresholds.first());
     if let Some(t) = subject {
         let readings = t.sample_readings();
         let out_of_range = t.range_max + (t.range_max - t.range_min);
@@ -189,14 +178,11 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         }
         let row = |day: &str, values: &[f64]| {
             let stats = Stats::of(values);
-            let (warning, critical) =
-                values
-                    .iter()
-                    .fold((0, 0), |(w, c), v| match t.classify(*v) {
-                        Level::Critical => (w, c + 1),
-                        Level::Warning => (w + 1, c),
-                        Level::Normal => (w, c),
-                    });
+            let (warning, critical) = values.iter().fold((0, 0), |(w, c), v| match t.classify(*v) {
+                Level::Critical => (w, c + 1),
+                Level::Warning => (w + 1, c),
+                Level::Normal => (w, c),
+            });
             vec![
                 text("event_date", day),
                 text("site", site),
@@ -223,13 +209,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
             }),
         )?;
 
-        let device_row = |device: &str,
-                          count: u32,
-                          min: f64,
-                          max: f64,
-                          avg: f64,
-                          warning: u32,
-                          critical: u32| {
+        let device_row = |device: &str, count: u32, min: f64, max: f64, avg: f64, warning: u32, critical: u32| {
             vec![
                 text("event_date", &day1),
                 text("site", site),
@@ -381,8 +361,8 @@ impl Stats {
     fn of(values: &[f64]) -> Stats {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let stddev = (values.len() > 1)
-            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+        let stddev =
+            (values.len() > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         Stats {
             min: values.iter().copied().fold(f64::INFINITY, f64::min),
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -399,20 +379,7 @@ pub fn next_day(date: &str) -> String {
         return date.to_string();
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     d += 1;
     if d > days[(m - 1) as usize] {
         d = 1;

@@ -88,11 +88,7 @@ impl Templates {
                 bail!(
                     "`{}` overrides no template; known templates: {}",
                     file.display(),
-                    EMBEDDED
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    EMBEDDED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                 );
             }
         }
@@ -123,9 +119,7 @@ fn describe(error: &Error) -> String {
 
 fn walk(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?
-    {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {
             files.extend(walk(&path)?);
@@ -143,17 +137,13 @@ fn base_environment() -> Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
     env.add_filter("ident", |name: &str| quoting::ident(name).map_err(invalid));
-    env.add_filter("literal", |text: &str| {
-        quoting::literal(text).map_err(invalid)
-    });
+    env.add_filter("literal", |text: &str| quoting::literal(text).map_err(invalid));
     env.add_filter("float", |value: f64| quoting::float(value));
     env.add_filter("comment", |text: &str| quoting::comment(text));
     env.add_filter("yaml", |text: &str| quoting::yaml_string(text));
     env.add_filter("sqlmesh_name", |value: Value| -> Result<String, Error> {
         // A `schema.table` name for SQLMesh: each part quoted separately.
-        let text = value
-            .as_str()
-            .ok_or_else(|| invalid("expected a string".into()))?;
+        let text = value.as_str().ok_or_else(|| invalid("expected a string".into()))?;
         text.split('.')
             .map(|part| quoting::ident(part).map_err(invalid))
             .collect::<Result<Vec<_>, _>>()

@@ -52,13 +52,12 @@ pub fn render_human(diagnostic: &Diagnostic, source: Option<&SourceFile>) -> Str
     let _ = writeln!(out, "{label}[{}]: {}", diagnostic.code, diagnostic.message);
     match diagnostic.pos {
         Some(pos) => {
-            let _ = writeln!(out, "  --> {}:{}:{}", diagnostic.file, pos.line, pos.column);
-            if let Some(line) = source.and_then(|s| s.text.lines().nth(pos.line.saturating_sub(1)))
-            {
-                let number = pos.line.to_string();
-                let pad = " ".repeat(number.len());
+            let number = pos.line.to_string();
+            let pad = " ".repeat(number.len());
+            let _ = writeln!(out, "{pad}--> {}:{}:{}", diagnostic.file, pos.line, pos.column);
+            if let Some(line) = source.and_then(|s| s.text.lines().nth(pos.line.saturating_sub(1))) {
                 // Tabs would shift the caret; show them as single spaces.
-                let shown: String = line
+                let shown: String = mask_credentials(line)
                     .chars()
                     .map(|c| if c == '\t' { ' ' } else { c })
                     .collect();
@@ -69,15 +68,45 @@ pub fn render_human(diagnostic: &Diagnostic, source: Option<&SourceFile>) -> Str
             }
         }
         None => {
-            let _ = writeln!(out, "  --> {}", diagnostic.file);
+            let _ = writeln!(out, " --> {}", diagnostic.file);
         }
     }
+    let pad = " ".repeat(diagnostic.pos.map_or(1, |p| p.line.to_string().len()));
     if !diagnostic.path.is_empty() {
-        let _ = writeln!(out, "   = field: {}", diagnostic.path);
+        let _ = writeln!(out, "{pad} = field: {}", diagnostic.path);
     }
     if let Some(help) = &diagnostic.help {
-        let _ = writeln!(out, "   = help: {help}");
+        let _ = writeln!(out, "{pad} = help: {help}");
     }
+    out
+}
+
+/// Masks the password of any `scheme://user:password@host` in a quoted source line, so a
+/// diagnostic about a leaked secret does not leak it again into CI logs.
+pub fn mask_credentials(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ']' | '}'))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let credentials = &authority[..at];
+                match credentials.split_once(':') {
+                    Some((user, _)) => out.push_str(&format!("{user}:***")),
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -106,9 +135,7 @@ pub fn render_github(diagnostic: &Diagnostic) -> String {
 }
 
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 fn escape_property(text: &str) -> String {
@@ -140,8 +167,21 @@ mod tests {
         let text = render_human(&sample(), Some(&source));
         assert_eq!(
             text,
-            "error[spec::bad]: value is wrong\n  --> p.yaml:2:6\n  |\n2 |   b: 42\n  |      ^\n   = field: a.b\n   = help: fix it\n"
+            "error[spec::bad]: value is wrong\n --> p.yaml:2:6\n  |\n2 |   b: 42\n  |      ^\n  = field: a.b\n  = help: fix it\n"
         );
+    }
+
+    #[test]
+    fn masks_credentials_in_quoted_lines() {
+        assert_eq!(
+            mask_credentials("  - nats://admin:hunter2@nats:4222"),
+            "  - nats://admin:***@nats:4222"
+        );
+        assert_eq!(
+            mask_credentials("url: \"tls://token@h:1\", x"),
+            "url: \"tls://***@h:1\", x"
+        );
+        assert_eq!(mask_credentials("plain text"), "plain text");
     }
 
     #[test]

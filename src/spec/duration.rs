@@ -20,9 +20,7 @@ const UNITS: [(&str, u64); 5] = [
 
 impl Duration {
     pub const fn from_secs(secs: u64) -> Self {
-        Duration {
-            millis: secs * 1000,
-        }
+        Duration { millis: secs * 1000 }
     }
 
     pub const fn from_millis(millis: u64) -> Self {
@@ -73,13 +71,17 @@ impl Duration {
                 i += 1;
             }
             let unit = &text[unit_start..i];
-            let factor = UNITS.iter().find(|(name, _)| *name == unit).map(|(_, f)| *f).ok_or_else(|| {
-                if unit.is_empty() {
-                    format!("invalid duration `{text}`: missing unit after {number} (use d, h, m, s or ms)")
-                } else {
-                    format!("invalid duration `{text}`: unknown unit `{unit}` (use d, h, m, s or ms)")
-                }
-            })?;
+            let factor = UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| {
+                    if unit.is_empty() {
+                        format!("invalid duration `{text}`: missing unit after {number} (use d, h, m, s or ms)")
+                    } else {
+                        format!("invalid duration `{text}`: unknown unit `{unit}` (use d, h, m, s or ms)")
+                    }
+                })?;
             total = number
                 .checked_mul(factor)
                 .and_then(|part| total.checked_add(part))
@@ -181,19 +183,10 @@ mod tests {
 
     #[test]
     fn sql_interval_uses_largest_exact_unit() {
-        assert_eq!(
-            Duration::parse("5m").unwrap().sql_interval(false),
-            "5 minutes"
-        );
+        assert_eq!(Duration::parse("5m").unwrap().sql_interval(false), "5 minutes");
         assert_eq!(Duration::parse("1d").unwrap().sql_interval(false), "1 day");
-        assert_eq!(
-            Duration::parse("1d").unwrap().sql_interval(true),
-            "24 hours"
-        );
-        assert_eq!(
-            Duration::parse("90s").unwrap().sql_interval(false),
-            "90 seconds"
-        );
+        assert_eq!(Duration::parse("1d").unwrap().sql_interval(true), "24 hours");
+        assert_eq!(Duration::parse("90s").unwrap().sql_interval(false), "90 seconds");
         assert_eq!(
             Duration::parse("1500ms").unwrap().sql_interval(false),
             "1500 milliseconds"

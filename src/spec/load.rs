@@ -38,10 +38,7 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<LoadedSpec, Vec<Diagnostic>> {
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(error(
             "spec::too-large",
-            format!(
-                "spec is {} bytes; the limit is {MAX_SPEC_BYTES}",
-                bytes.len()
-            ),
+            format!("spec is {} bytes; the limit is {MAX_SPEC_BYTES}", bytes.len()),
             None,
             None,
         ));
@@ -52,12 +49,7 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<LoadedSpec, Vec<Diagnostic>> {
             let offset = e.valid_up_to();
             let prefix = &bytes[..offset];
             let line = prefix.iter().filter(|b| **b == b'\n').count() + 1;
-            let column = offset
-                - prefix
-                    .iter()
-                    .rposition(|b| *b == b'\n')
-                    .map_or(0, |i| i + 1)
-                + 1;
+            let column = offset - prefix.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
             return Err(error(
                 "spec::not-utf8",
                 "spec is not valid UTF-8".into(),
@@ -94,31 +86,20 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<LoadedSpec, Vec<Diagnostic>> {
                 line: l.line(),
                 column: l.column(),
             });
-            Err(vec![structural_diagnostic(
-                name,
-                text,
-                path,
-                &inner.to_string(),
-                pos,
-            )])
+            Err(vec![structural_diagnostic(name, text, path, &inner.to_string(), pos)])
         }
     }
 }
 
 /// Turns a serde error message into a diagnostic with a rule id and, for typos, a suggestion.
-fn structural_diagnostic(
-    file: &str,
-    text: &str,
-    path: String,
-    raw: &str,
-    pos: Option<Pos>,
-) -> Diagnostic {
+fn structural_diagnostic(file: &str, text: &str, path: String, raw: &str, pos: Option<Pos>) -> Diagnostic {
     // serde_yaml_ng prefixes the path and appends " at line L column C"; we show both apart.
-    let mut message = raw.to_string();
-    if let Some(i) = message.rfind(" at line ") {
-        message.truncate(i);
-    }
-    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+    let mut message = strip_locations(raw);
+    // serde_yaml_ng may lead with the (parent) path; the diagnostic shows the path apart.
+    if let Some((head, rest)) = message.split_once(": ")
+        && !head.contains(' ')
+        && path.starts_with(head)
+    {
         message = rest.to_string();
     }
     let mut help = None;
@@ -126,9 +107,7 @@ fn structural_diagnostic(
         let expected = expected_names(&message);
         help = match did_you_mean(&unknown, &expected) {
             Some(best) => Some(format!("did you mean `{best}`?")),
-            None if !expected.is_empty() => {
-                Some(format!("known fields here: {}", expected.join(", ")))
-            }
+            None if !expected.is_empty() => Some(format!("known fields here: {}", expected.join(", "))),
             None => None,
         };
         message = format!("unknown field `{unknown}`");
@@ -149,16 +128,31 @@ fn structural_diagnostic(
         "spec::invalid-type"
     } else if message.contains("invalid duration") {
         "spec::invalid-duration"
-    } else if path.is_empty() {
+    } else if path.is_empty()
+        || [
+            "while scanning",
+            "while parsing",
+            "found unexpected",
+            "did not find expected",
+            "found character",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+    {
         "spec::yaml-syntax"
     } else {
         "spec::invalid-value"
     };
     // A missing field is best shown at its parent mapping's key.
-    let pos = if code == "spec::missing-field" && !path.is_empty() {
-        Positions::index(text).key(&path).or(pos)
-    } else {
-        pos
+    let pos = match code {
+        "spec::missing-field" if !path.is_empty() => Positions::index(text).key(&path).or(pos),
+        // A bad value is best shown at the value itself.
+        "spec::invalid-duration" | "spec::invalid-type" | "spec::invalid-value" | "spec::unknown-value"
+            if !path.is_empty() =>
+        {
+            Positions::index(text).value(&path).or(pos)
+        }
+        _ => pos,
     };
     Diagnostic {
         severity: Severity::Error,
@@ -169,6 +163,23 @@ fn structural_diagnostic(
         pos,
         help,
     }
+}
+
+/// Removes every " at line L column C" that serde_yaml_ng appends; the caret shows where.
+fn strip_locations(raw: &str) -> String {
+    let mut message = raw.to_string();
+    while let Some(start) = message.find(" at line ") {
+        let rest = &message[start + " at line ".len()..];
+        let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
+        let line_len = digits(rest);
+        let after_line = &rest[line_len..];
+        let Some(column_part) = after_line.strip_prefix(" column ") else {
+            break;
+        };
+        let end = start + " at line ".len() + line_len + " column ".len() + digits(column_part);
+        message.replace_range(start..end, "");
+    }
+    message
 }
 
 fn between(text: &str, start: &str, end: &str) -> Option<String> {
@@ -182,12 +193,7 @@ fn expected_names(message: &str) -> Vec<String> {
     let Some(i) = message.find("expected") else {
         return Vec::new();
     };
-    message[i..]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
+    message[i..].split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
 /// The closest known name, if it is close enough to be a likely typo.
@@ -195,7 +201,7 @@ pub fn did_you_mean(input: &str, candidates: &[String]) -> Option<String> {
     candidates
         .iter()
         .map(|c| (edit_distance(input, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(1))
+        .filter(|(d, c)| *d <= c.len().max(input.len()).div_ceil(3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.clone())
 }
@@ -208,9 +214,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            current[j + 1] = (previous[j] + cost)
-                .min(previous[j + 1] + 1)
-                .min(current[j] + 1);
+            current[j + 1] = (previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1);
         }
         previous = current;
     }
@@ -229,19 +233,13 @@ mod tests {
     #[test]
     fn suggests_close_names() {
         let names = vec!["thresholds".to_string(), "windows".to_string()];
-        assert_eq!(
-            did_you_mean("treshold", &names).as_deref(),
-            Some("thresholds")
-        );
+        assert_eq!(did_you_mean("treshold", &names).as_deref(), Some("thresholds"));
         assert_eq!(did_you_mean("colour", &names), None);
     }
 
     #[test]
     fn parses_expected_lists() {
-        assert_eq!(
-            expected_names("unknown field `x`, expected `a` or `b`"),
-            vec!["a", "b"]
-        );
+        assert_eq!(expected_names("unknown field `x`, expected `a` or `b`"), vec!["a", "b"]);
         assert_eq!(
             expected_names("unknown field `x`, expected one of `a`, `b`, `c`"),
             vec!["a", "b", "c"]

@@ -15,10 +15,7 @@ pub use model::Spec;
 
 /// Parses and validates spec text: the spec when it has no errors (warnings may remain),
 /// otherwise every diagnostic.
-pub fn check(
-    name: &str,
-    bytes: &[u8],
-) -> Result<(LoadedSpec, Vec<Diagnostic>), (Option<SourceFile>, Vec<Diagnostic>)> {
+pub fn check(name: &str, bytes: &[u8]) -> Result<(LoadedSpec, Vec<Diagnostic>), (Option<SourceFile>, Vec<Diagnostic>)> {
     let loaded = match load::parse(name, bytes) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {

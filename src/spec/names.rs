@@ -39,8 +39,7 @@ pub fn check_ident(text: &str) -> Result<(), String> {
         }
         _ => {}
     }
-    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
         return Err(format!(
             "`{text}` contains `{}`; use lowercase letters, digits and underscores",
             bad.escape_default()
@@ -80,9 +79,10 @@ impl StreamName {
         if text.is_empty() {
             return Err("is empty".into());
         }
-        if let Some(bad) = text.chars().find(|c| {
-            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
-        }) {
+        if let Some(bad) = text
+            .chars()
+            .find(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control())
+        {
             return Err(format!(
                 "`{}` contains `{}`, which NATS does not allow in stream and consumer names",
                 text.escape_default(),
@@ -114,24 +114,17 @@ pub fn check_subject(subject: &str, allow_wildcards: bool) -> Result<(), String>
             return Err(format!("subject `{subject}` has an empty token"));
         }
         if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "subject `{}` contains whitespace",
-                subject.escape_default()
-            ));
+            return Err(format!("subject `{}` contains whitespace", subject.escape_default()));
         }
         let wildcard = *token == "*" || *token == ">";
         if wildcard && !allow_wildcards {
             return Err(format!("subject `{subject}` must not contain wildcards"));
         }
         if *token == ">" && i + 1 != tokens.len() {
-            return Err(format!(
-                "subject `{subject}`: `>` may only be the last token"
-            ));
+            return Err(format!("subject `{subject}`: `>` may only be the last token"));
         }
         if !wildcard && (token.contains('*') || token.contains('>')) {
-            return Err(format!(
-                "subject `{subject}`: wildcards must be whole tokens"
-            ));
+            return Err(format!("subject `{subject}`: wildcards must be whole tokens"));
         }
     }
     Ok(())
@@ -164,15 +157,7 @@ mod tests {
     #[test]
     fn identifiers() {
         assert!(check_ident("press_line_2").is_ok());
-        for bad in [
-            "",
-            "Press",
-            "2press",
-            "press-line",
-            "pr\"ess",
-            "a;drop",
-            "ünicode",
-        ] {
+        for bad in ["", "Press", "2press", "press-line", "pr\"ess", "a;drop", "ünicode"] {
             assert!(check_ident(bad).is_err(), "{bad}");
         }
         assert!(check_ident(&"a".repeat(64)).is_err());

@@ -124,9 +124,7 @@ impl Positions {
 
     /// Where the key naming `path` stands (for "this field …" messages), falling back to values.
     pub fn key(&self, path: &str) -> Option<Pos> {
-        self.lookup(path, |p| {
-            self.keys.get(p).or_else(|| self.values.get(p)).copied()
-        })
+        self.lookup(path, |p| self.keys.get(p).or_else(|| self.values.get(p)).copied())
     }
 
     fn lookup(&self, path: &str, find: impl Fn(&str) -> Option<Pos>) -> Option<Pos> {
@@ -169,13 +167,7 @@ mod tests {
         let p = Positions::index(DOC);
         assert_eq!(p.value("a"), Some(Pos { line: 1, column: 4 }));
         assert_eq!(p.key("list[1].name"), Some(Pos { line: 6, column: 5 }));
-        assert_eq!(
-            p.value("list[0].inner.deep[1]"),
-            Some(Pos {
-                line: 5,
-                column: 17
-            })
-        );
+        assert_eq!(p.value("list[0].inner.deep[1]"), Some(Pos { line: 5, column: 17 }));
     }
 
     #[test]

@@ -103,17 +103,10 @@ impl Spec {
 
     pub fn stream(&self, role: StreamRole) -> StreamConfig {
         let spec = self.stream_spec(role);
-        let default_name = format!(
-            "{}_{}",
-            self.pipeline.name.as_str().to_uppercase(),
-            role.suffix()
-        );
+        let default_name = format!("{}_{}", self.pipeline.name.as_str().to_uppercase(), role.suffix());
         StreamConfig {
             role,
-            name: spec
-                .name
-                .clone()
-                .unwrap_or_else(|| StreamName::new(default_name)),
+            name: spec.name.clone().unwrap_or_else(|| StreamName::new(default_name)),
             description: spec.description.clone(),
             subjects: spec
                 .subjects
@@ -131,9 +124,6 @@ impl Spec {
     }
 
     pub fn streams(&self) -> Vec<StreamConfig> {
-        StreamRole::ALL
-            .iter()
-            .map(|role| self.stream(*role))
-            .collect()
+        StreamRole::ALL.iter().map(|role| self.stream(*role)).collect()
     }
 }

@@ -29,14 +29,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn push(
-        &mut self,
-        severity: Severity,
-        code: &'static str,
-        path: String,
-        message: String,
-        help: Option<String>,
-    ) {
+    fn push(&mut self, severity: Severity, code: &'static str, path: String, message: String, help: Option<String>) {
         // Point at the value when it exists, else at the nearest written ancestor.
         let pos = self.loaded.positions.value(&path);
         self.diagnostics.push(Diagnostic {
@@ -61,13 +54,7 @@ impl Checker<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.push(
-            Severity::Error,
-            code,
-            path.into(),
-            message.into(),
-            Some(help.into()),
-        );
+        self.push(Severity::Error, code, path.into(), message.into(), Some(help.into()));
     }
 
     fn warning(
@@ -77,18 +64,17 @@ impl Checker<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.push(
-            Severity::Warning,
-            code,
-            path.into(),
-            message.into(),
-            Some(help.into()),
-        );
+        self.push(Severity::Warning, code, path.into(), message.into(), Some(help.into()));
     }
 
     fn ident(&mut self, path: String, name: &Ident) {
         if let Err(why) = name.check() {
-            self.error_help("spec::invalid-name", path, format!("invalid name: {why}"), "names become SQL identifiers and NATS subject tokens: use [a-z][a-z0-9_]*, at most 63 bytes");
+            self.error_help(
+                "spec::invalid-name",
+                path,
+                format!("invalid name: {why}"),
+                "names become SQL identifiers and NATS subject tokens: use [a-z][a-z0-9_]*, at most 63 bytes",
+            );
         }
     }
 
@@ -258,10 +244,7 @@ impl Checker<'_> {
                     self.error(
                         "spec::invalid-window",
                         format!("{path}.hop"),
-                        format!(
-                            "hop {hop} must be positive and at most the window size {}",
-                            window.size
-                        ),
+                        format!("hop {hop} must be positive and at most the window size {}", window.size),
                     );
                 } else if window.size.as_millis() % hop.as_millis() != 0 {
                     self.error_help(
@@ -284,17 +267,30 @@ impl Checker<'_> {
         if let Some(anomaly) = &metric.anomaly {
             let path = format!("{base}.anomaly");
             match (anomaly.previous, anomaly.window) {
-                (Some(_), Some(_)) | (None, None) => self.error_help("spec::anomaly-baseline", path.clone(), "anomaly detection needs exactly one baseline: `previous` (readings) or `window` (time)", "e.g. `previous: 60` or `window: 10m`"),
+                (Some(_), Some(_)) | (None, None) => self.error_help(
+                    "spec::anomaly-baseline",
+                    path.clone(),
+                    "anomaly detection needs exactly one baseline: `previous` (readings) or `window` (time)",
+                    "e.g. `previous: 60` or `window: 10m`",
+                ),
                 (Some(previous), None) => {
                     if previous < 2 {
-                        self.error("spec::anomaly-baseline", format!("{path}.previous"), "a baseline needs at least 2 previous readings");
+                        self.error(
+                            "spec::anomaly-baseline",
+                            format!("{path}.previous"),
+                            "a baseline needs at least 2 previous readings",
+                        );
                     } else if anomaly.min_samples > previous {
                         self.error_help("spec::anomaly-baseline", format!("{path}.min_samples"), format!("min_samples {} exceeds the baseline of {previous} readings, so no anomaly could ever fire", anomaly.min_samples), "lower min_samples or raise previous");
                     }
                 }
                 (None, Some(window)) => {
                     if window < Duration::from_secs(1) {
-                        self.error("spec::anomaly-baseline", format!("{path}.window"), "the baseline window must be at least 1s");
+                        self.error(
+                            "spec::anomaly-baseline",
+                            format!("{path}.window"),
+                            "the baseline window must be at least 1s",
+                        );
                     }
                 }
             }
@@ -351,10 +347,7 @@ impl Checker<'_> {
         for (i, field) in spec.contract.extra_fields.iter().enumerate() {
             let path = format!("contract.extra_fields[{i}]");
             self.ident(format!("{path}.name"), &field.name);
-            if let Some(envelope) = ENVELOPE_FIELDS
-                .iter()
-                .find(|f| f.name == field.name.as_str())
-            {
+            if let Some(envelope) = ENVELOPE_FIELDS.iter().find(|f| f.name == field.name.as_str()) {
                 self.error_help("spec::duplicate-name", format!("{path}.name"), format!("`{}` is an envelope field", envelope.name), "extra fields must not shadow the envelope (device_id, site, device_type, metric, ts, value, firmware_version, event_id, seq)");
             }
             if let Some(values) = &field.allowed {
@@ -365,11 +358,7 @@ impl Checker<'_> {
                         "`enum` is only allowed on string fields",
                     );
                 } else if values.is_empty() {
-                    self.error(
-                        "spec::invalid-enum",
-                        format!("{path}.enum"),
-                        "`enum` lists no values",
-                    );
+                    self.error("spec::invalid-enum", format!("{path}.enum"), "`enum` lists no values");
                 }
                 self.unique(
                     "enum value",
@@ -404,13 +393,14 @@ impl Checker<'_> {
             match rest {
                 Some(("nats" | "tls", rest)) if !rest.is_empty() => {
                     if rest.contains('@') {
-                        self.error_help("spec::secret-in-spec", path, "server URL carries credentials", "specs are committed: pass credentials with --nats-creds or IOTCTL_NATS_PASSWORD instead");
-                    } else if rest.contains(',') || rest.contains(char::is_whitespace) {
-                        self.error(
-                            "spec::invalid-url",
+                        self.error_help(
+                            "spec::secret-in-spec",
                             path,
-                            "list each server URL as its own item",
+                            "server URL carries credentials",
+                            "specs are committed: pass credentials with --nats-creds or IOTCTL_NATS_PASSWORD instead",
                         );
+                    } else if rest.contains(',') || rest.contains(char::is_whitespace) {
+                        self.error("spec::invalid-url", path, "list each server URL as its own item");
                     }
                 }
                 _ => self.error_help(
@@ -430,7 +420,12 @@ impl Checker<'_> {
                     .filter_map(|r| r.root())
                     .find(|root| prefix.split('.').next() == Some(*root));
                 if let Some(root) = reserved {
-                    self.error_help("spec::invalid-subject", "nats.subject_prefix", format!("prefix starts with `{root}`, the root iotctl reserves for another stream"), "pick a prefix such as `iot`");
+                    self.error_help(
+                        "spec::invalid-subject",
+                        "nats.subject_prefix",
+                        format!("prefix starts with `{root}`, the root iotctl reserves for another stream"),
+                        "pick a prefix such as `iot`",
+                    );
                 }
             }
         }
@@ -458,11 +453,7 @@ impl Checker<'_> {
             }
             for (k, subject) in stream.subjects.iter().enumerate() {
                 if let Err(why) = check_subject(subject, true) {
-                    self.error(
-                        "spec::invalid-subject",
-                        format!("{base}.subjects[{k}]"),
-                        why,
-                    );
+                    self.error("spec::invalid-subject", format!("{base}.subjects[{k}]"), why);
                 }
             }
             if stream.subjects.is_empty() {
@@ -483,10 +474,7 @@ impl Checker<'_> {
                 self.error_help(
                     "spec::invalid-limit",
                     format!("{base}.max_bytes"),
-                    format!(
-                        "max_bytes must be positive or -1 (unlimited), got {}",
-                        stream.max_bytes
-                    ),
+                    format!("max_bytes must be positive or -1 (unlimited), got {}", stream.max_bytes),
                     "leave it out for no limit",
                 );
             }
@@ -494,10 +482,7 @@ impl Checker<'_> {
                 self.error_help(
                     "spec::invalid-limit",
                     format!("{base}.max_msgs"),
-                    format!(
-                        "max_msgs must be positive or -1 (unlimited), got {}",
-                        stream.max_msgs
-                    ),
+                    format!("max_msgs must be positive or -1 (unlimited), got {}", stream.max_msgs),
                     "leave it out for no limit",
                 );
             }
@@ -558,12 +543,9 @@ impl Checker<'_> {
         }
         self.unique(
             "stream name",
-            streams.iter().map(|s| {
-                (
-                    format!("nats.streams.{}.name", s.role.key()),
-                    s.name.as_str(),
-                )
-            }),
+            streams
+                .iter()
+                .map(|s| (format!("nats.streams.{}.name", s.role.key()), s.name.as_str())),
         );
         for (i, a) in streams.iter().enumerate() {
             for b in &streams[i + 1..] {
@@ -603,7 +585,15 @@ impl Checker<'_> {
             );
         }
         if rw.ingestion.watermark_delay > spec.slo.alert_latency_p99 * 60 {
-            self.warning("spec::watermark", "risingwave.ingestion.watermark_delay", format!("watermark delay {} holds windows open far longer than the alert latency SLO {}", rw.ingestion.watermark_delay, spec.slo.alert_latency_p99), "closed-window results wait for the watermark");
+            self.warning(
+                "spec::watermark",
+                "risingwave.ingestion.watermark_delay",
+                format!(
+                    "watermark delay {} holds windows open far longer than the alert latency SLO {}",
+                    rw.ingestion.watermark_delay, spec.slo.alert_latency_p99
+                ),
+                "closed-window results wait for the watermark",
+            );
         }
         for key in rw.ingestion.options.keys() {
             let path = format!("risingwave.ingestion.options.{key}");
@@ -624,12 +614,16 @@ impl Checker<'_> {
             match check_subject(&subject, false) {
                 Err(why) => self.error("spec::invalid-subject", format!("{base}.subject"), why),
                 Ok(()) => {
-                    if !alerts
-                        .subjects
-                        .iter()
-                        .any(|s| subjects_overlap(s, &subject))
-                    {
-                        self.error_help("spec::subject-not-captured", format!("{base}.subject"), format!("alert subject `{subject}` is not captured by the alerts stream ({})", alerts.subjects.join(", ")), format!("publish under `{}.`", spec.subject_root(StreamRole::Alerts)));
+                    if !alerts.subjects.iter().any(|s| subjects_overlap(s, &subject)) {
+                        self.error_help(
+                            "spec::subject-not-captured",
+                            format!("{base}.subject"),
+                            format!(
+                                "alert subject `{subject}` is not captured by the alerts stream ({})",
+                                alerts.subjects.join(", ")
+                            ),
+                            format!("publish under `{}.`", spec.subject_root(StreamRole::Alerts)),
+                        );
                     }
                 }
             }
@@ -709,11 +703,7 @@ impl Checker<'_> {
             );
         }
         if wh.port == 0 {
-            self.error(
-                "spec::invalid-port",
-                "warehouse.port",
-                "port must be 1-65535",
-            );
+            self.error("spec::invalid-port", "warehouse.port", "port must be 1-65535");
         }
         for (field, value) in [
             ("password_env", &wh.password_env),
@@ -729,7 +719,12 @@ impl Checker<'_> {
             }
         }
         if !is_env_name(&wh.password_env) {
-            self.error_help("spec::invalid-env", "warehouse.password_env", format!("`{}` is not an environment variable name", wh.password_env), "write the variable's name, e.g. IOTCTL_WAREHOUSE_PASSWORD; never the password itself");
+            self.error_help(
+                "spec::invalid-env",
+                "warehouse.password_env",
+                format!("`{}` is not an environment variable name", wh.password_env),
+                "write the variable's name, e.g. IOTCTL_WAREHOUSE_PASSWORD; never the password itself",
+            );
         }
     }
 
@@ -814,31 +809,14 @@ pub fn is_iso_date(text: &str) -> bool {
     let [year, month, day] = parts.as_slice() else {
         return false;
     };
-    let (Ok(y), Ok(m), Ok(d)) = (
-        year.parse::<u32>(),
-        month.parse::<u32>(),
-        day.parse::<u32>(),
-    ) else {
+    let (Ok(y), Ok(m), Ok(d)) = (year.parse::<u32>(), month.parse::<u32>(), day.parse::<u32>()) else {
         return false;
     };
     if year.len() != 4 || month.len() != 2 || day.len() != 2 || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     d <= days[(m - 1) as usize]
 }
 

@@ -1,0 +1,63 @@
+-- Z-score anomalies: |value - mean| > k * stddev over each device's own recent baseline.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.anomalies AS
+SELECT
+    alert_key,
+    device_id,
+    site,
+    device_type,
+    metric,
+    ts,
+    value,
+    CAST('warning' AS VARCHAR) AS severity,
+    baseline_mean,
+    baseline_stddev,
+    (value - baseline_mean) / baseline_stddev AS zscore
+FROM (
+    SELECT
+        device_id || ':' || metric || ':' || CAST(seq AS VARCHAR) AS alert_key,
+        device_id,
+        site,
+        device_type,
+        metric,
+        ts,
+        value,
+        avg(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_mean,
+        stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
+        count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_samples
+    FROM cold_chain.valid_telemetry
+    WHERE device_type = 'reefer' AND metric = 'cargo_temperature'
+) AS baseline
+WHERE baseline_samples >= 10
+    AND baseline_stddev > 0
+    AND abs(value - baseline_mean) > 3.0 * baseline_stddev
+UNION ALL
+SELECT
+    alert_key,
+    device_id,
+    site,
+    device_type,
+    metric,
+    ts,
+    value,
+    CAST('critical' AS VARCHAR) AS severity,
+    baseline_mean,
+    baseline_stddev,
+    (value - baseline_mean) / baseline_stddev AS zscore
+FROM (
+    SELECT
+        device_id || ':' || metric || ':' || CAST(seq AS VARCHAR) AS alert_key,
+        device_id,
+        site,
+        device_type,
+        metric,
+        ts,
+        value,
+        avg(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_mean,
+        stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_stddev,
+        count(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_samples
+    FROM cold_chain.valid_telemetry
+    WHERE device_type = 'cold_room' AND metric = 'air_temperature'
+) AS baseline
+WHERE baseline_samples >= 20
+    AND baseline_stddev > 0
+    AND abs(value - baseline_mean) > 4.0 * baseline_stddev;

@@ -1,0 +1,13 @@
+-- Alerts of sink quality_desk to NATS subject alerts.fleet.eu.quality_desk (JSON, one message per row).
+CREATE SINK IF NOT EXISTS cold_chain.quality_desk_nats_sink
+FROM cold_chain.alerts_for_quality_desk
+WITH (
+    connector = 'nats',
+    server_url = 'nats://nats-1.cold.internal:4222,nats://nats-2.cold.internal:4222',
+    subject = 'alerts.fleet.eu.quality_desk',
+    connect_mode = 'user_and_password',
+    username = 'risingwave',
+    password = SECRET cold_chain_nats_password,
+    type = 'append-only',
+    force_append_only = 'true'
+);

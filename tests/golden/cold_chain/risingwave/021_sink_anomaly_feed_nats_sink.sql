@@ -1,0 +1,13 @@
+-- Alerts of sink anomaly_feed to NATS subject alerts.fleet.eu.anomaly_feed (JSON, one message per row).
+CREATE SINK IF NOT EXISTS cold_chain.anomaly_feed_nats_sink
+FROM cold_chain.alerts_for_anomaly_feed
+WITH (
+    connector = 'nats',
+    server_url = 'nats://nats-1.cold.internal:4222,nats://nats-2.cold.internal:4222',
+    subject = 'alerts.fleet.eu.anomaly_feed',
+    connect_mode = 'user_and_password',
+    username = 'risingwave',
+    password = SECRET cold_chain_nats_password,
+    type = 'append-only',
+    force_append_only = 'true'
+);

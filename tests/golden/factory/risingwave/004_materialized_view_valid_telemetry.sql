@@ -1,0 +1,45 @@
+-- Events that satisfy contract v1: what aggregates, alerts and the
+-- warehouse see. Everything else goes to rejected_telemetry and on to the dead-letter stream.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.valid_telemetry AS
+SELECT
+    event_id,
+    device_id,
+    site,
+    device_type,
+    metric,
+    ts,
+    value,
+    seq,
+    firmware_version,
+    line,
+    operating_mode
+FROM (
+    SELECT
+        *,
+        CASE
+            WHEN event_id IS NULL THEN 'missing required field event_id'
+            WHEN device_id IS NULL THEN 'missing required field device_id'
+            WHEN site IS NULL THEN 'missing required field site'
+            WHEN device_type IS NULL THEN 'missing required field device_type'
+            WHEN metric IS NULL THEN 'missing required field metric'
+            WHEN ts IS NULL THEN 'missing required field ts'
+            WHEN value IS NULL THEN 'missing required field value'
+            WHEN firmware_version IS NULL THEN 'missing required field firmware_version'
+            WHEN split_part(nats_subject, '.', 2) <> site
+                OR split_part(nats_subject, '.', 3) <> device_type
+                OR split_part(nats_subject, '.', 4) <> metric
+                THEN 'subject does not match site, device_type and metric'
+            WHEN operating_mode NOT IN ('production', 'setup', 'maintenance', 'idle') THEN 'field operating_mode has a value outside its enum'
+            WHEN NOT (
+                (device_type = 'press' AND metric = 'oil_temperature' AND value BETWEEN -20.0 AND 150.0) OR
+                (device_type = 'press' AND metric = 'hydraulic_pressure' AND value BETWEEN 0.0 AND 400.0) OR
+                (device_type = 'press' AND metric = 'stroke_count' AND value BETWEEN 0.0 AND 100000.0) OR
+                (device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND value BETWEEN 0.0 AND 50.0) OR
+                (device_type = 'cnc_mill' AND metric = 'spindle_load' AND value BETWEEN 0.0 AND 150.0) OR
+                (device_type = 'compressor' AND metric = 'discharge_pressure' AND value BETWEEN 0.0 AND 16.0) OR
+                (device_type = 'compressor' AND metric = 'motor_current' AND value BETWEEN 0.0 AND 400.0)
+            ) THEN 'unknown metric or value outside its valid range'
+        END AS reject_reason
+    FROM factory.telemetry
+) AS checked
+WHERE reject_reason IS NULL;

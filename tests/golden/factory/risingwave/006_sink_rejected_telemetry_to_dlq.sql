@@ -1,0 +1,11 @@
+-- Events that break the contract to NATS subject dlq.iot.risingwave (JSON, one message per row).
+CREATE SINK IF NOT EXISTS factory.rejected_telemetry_to_dlq
+FROM factory.rejected_telemetry
+WITH (
+    connector = 'nats',
+    server_url = 'nats://127.0.0.1:4222',
+    subject = 'dlq.iot.risingwave',
+    connect_mode = 'plain',
+    type = 'append-only',
+    force_append_only = 'true'
+);

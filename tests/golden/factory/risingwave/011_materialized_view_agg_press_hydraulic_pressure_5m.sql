@@ -1,0 +1,15 @@
+-- Tumbling 5m aggregates of press.hydraulic_pressure (bar) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_hydraulic_pressure_5m AS
+SELECT
+    site,
+    device_id,
+    window_start,
+    window_end,
+    count(*) AS samples,
+    min(value) AS min_value,
+    max(value) AS max_value,
+    avg(value) AS avg_value,
+    stddev_samp(value) AS stddev_value
+FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '5 minutes')
+WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
+GROUP BY site, device_id, window_start, window_end;

@@ -1,0 +1,15 @@
+-- Tumbling 1m aggregates of compressor.discharge_pressure (bar) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_compressor_discharge_pressure_1m AS
+SELECT
+    site,
+    device_id,
+    window_start,
+    window_end,
+    count(*) AS samples,
+    min(value) AS min_value,
+    max(value) AS max_value,
+    avg(value) AS avg_value,
+    stddev_samp(value) AS stddev_value
+FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '1 minute')
+WHERE device_type = 'compressor' AND metric = 'discharge_pressure'
+GROUP BY site, device_id, window_start, window_end;

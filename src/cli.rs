@@ -23,7 +23,7 @@ pub struct Cli {
     pub quiet: bool,
 
     /// Never colour output (also honoured: NO_COLOR)
-    #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, global = true, env = "NO_COLOR", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_color: bool,
 }
 
@@ -33,7 +33,7 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Render RisingWave DDL, warehouse DDL, the SQLMesh project and contracts
     Render(RenderArgs),
-    /// Compare or apply the telemetry contract
+    /// Check contract changes and device payloads against the telemetry contract
     #[command(subcommand)]
     Contract(ContractCommand),
     /// Write deterministic sample telemetry for the spec (CSV or NDJSON) to stdout

@@ -104,8 +104,8 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
                             + amplitude * (day_fraction * std::f64::consts::TAU + phase).sin()
                             + amplitude * 0.2 * (rng.unit() - 0.5);
                         if rng.unit() < 0.01 {
-                            // An occasional spike towards the top of the range.
-                            value = hi - (hi - warn_above) * rng.unit() * 0.5;
+                            // An occasional spike above the normal band: a warning or worse.
+                            value = warn_above + (hi - warn_above) * rng.unit() * 0.5;
                         }
                         value = value.clamp(lo, hi);
                         if metric.value_type == ValueType::Integer {

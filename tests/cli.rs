@@ -19,7 +19,11 @@ fn usage_errors_exit_2() {
     assert_eq!(iotctl(&["frobnicate"]).status.code(), Some(2));
     let missing = iotctl(&["validate", "-f", "no/such/spec.yaml"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).starts_with("error: cannot read spec `no/such/spec.yaml`"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).starts_with("error: cannot read spec `no/such/spec.yaml`"),
+        "{}",
+        stderr(&missing)
+    );
     assert!(stdout(&missing).is_empty());
 }
 
@@ -38,7 +42,11 @@ fn render_without_out_prints_ddl_only_to_stdout() {
     let output = iotctl(&["render", "-f", "examples/factory.yaml"]);
     assert_eq!(output.status.code(), Some(0));
     let sql = stdout(&output);
-    assert!(sql.starts_with("-- Schema of pipeline factory"), "{}", &sql[..80.min(sql.len())]);
+    assert!(
+        sql.starts_with("-- Schema of pipeline factory"),
+        "{}",
+        &sql[..80.min(sql.len())]
+    );
     assert!(sql.contains("CREATE TABLE IF NOT EXISTS factory.telemetry"));
     assert!(stderr(&output).is_empty(), "{}", stderr(&output));
 }
@@ -50,7 +58,12 @@ fn render_check_detects_stale_missing_and_extra_files() {
     let out = out.to_str().unwrap();
     let write = iotctl(&["render", "-f", "examples/factory.yaml", "--out", out]);
     assert_eq!(write.status.code(), Some(0), "{}", stderr(&write));
-    assert_eq!(iotctl(&["render", "-f", "examples/factory.yaml", "--out", out, "--check"]).status.code(), Some(0));
+    assert_eq!(
+        iotctl(&["render", "-f", "examples/factory.yaml", "--out", out, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
 
     let model = format!("{out}/sqlmesh/models/daily_device_metrics.sql");
     std::fs::write(&model, "-- edited by hand\n").unwrap();
@@ -58,18 +71,42 @@ fn render_check_detects_stale_missing_and_extra_files() {
     std::fs::write(format!("{out}/risingwave/999_materialized_view_old.sql"), "SELECT 1;\n").unwrap();
     std::fs::create_dir_all(format!("{out}/sqlmesh/logs")).unwrap();
     std::fs::write(format!("{out}/sqlmesh/logs/run.json"), "{}").unwrap();
-    let check = iotctl(&["render", "-f", "examples/factory.yaml", "--out", out, "--check", "--format", "json"]);
+    let check = iotctl(&[
+        "render",
+        "-f",
+        "examples/factory.yaml",
+        "--out",
+        out,
+        "--check",
+        "--format",
+        "json",
+    ]);
     assert_eq!(check.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_str(&stdout(&check)).unwrap();
-    assert_eq!(report["changed"], serde_json::json!(["sqlmesh/models/daily_device_metrics.sql"]));
+    assert_eq!(
+        report["changed"],
+        serde_json::json!(["sqlmesh/models/daily_device_metrics.sql"])
+    );
     assert_eq!(report["missing"], serde_json::json!(["contracts/alert.avsc"]));
-    assert_eq!(report["extra"], serde_json::json!(["risingwave/999_materialized_view_old.sql"]));
+    assert_eq!(
+        report["extra"],
+        serde_json::json!(["risingwave/999_materialized_view_old.sql"])
+    );
 
     // Rendering again repairs the directory, removes the stale object and leaves SQLMesh's logs.
     let repair = iotctl(&["render", "-f", "examples/factory.yaml", "--out", out]);
     assert_eq!(repair.status.code(), Some(0));
-    assert!(stderr(&repair).contains("removed stale risingwave/999_materialized_view_old.sql"), "{}", stderr(&repair));
-    assert_eq!(iotctl(&["render", "-f", "examples/factory.yaml", "--out", out, "--check"]).status.code(), Some(0));
+    assert!(
+        stderr(&repair).contains("removed stale risingwave/999_materialized_view_old.sql"),
+        "{}",
+        stderr(&repair)
+    );
+    assert_eq!(
+        iotctl(&["render", "-f", "examples/factory.yaml", "--out", out, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
     assert!(std::path::Path::new(&format!("{out}/sqlmesh/logs/run.json")).exists());
 }
 
@@ -81,35 +118,71 @@ fn render_honours_template_overrides() {
     let original = std::fs::read_to_string(root().join("sql/risingwave/schema.sql.j2")).unwrap();
     std::fs::write(templates.join("schema.sql.j2"), format!("-- house style\n{original}")).unwrap();
     let templates_dir = dir.path().join("templates");
-    let output = iotctl(&["render", "-f", "examples/factory.yaml", "--templates", templates_dir.to_str().unwrap()]);
+    let output = iotctl(&[
+        "render",
+        "-f",
+        "examples/factory.yaml",
+        "--templates",
+        templates_dir.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).starts_with("-- house style\n-- Schema of pipeline factory"));
 
     // A misspelt override is an error, not a silent fallback to the default.
     std::fs::write(templates.join("shcema.sql.j2"), "x").unwrap();
-    let typo = iotctl(&["render", "-f", "examples/factory.yaml", "--templates", templates_dir.to_str().unwrap()]);
+    let typo = iotctl(&[
+        "render",
+        "-f",
+        "examples/factory.yaml",
+        "--templates",
+        templates_dir.to_str().unwrap(),
+    ]);
     assert_eq!(typo.status.code(), Some(2));
     assert!(stderr(&typo).contains("overrides no template"), "{}", stderr(&typo));
 
     // An override using an undefined variable fails loudly (strict undefined).
     std::fs::remove_file(templates.join("shcema.sql.j2")).unwrap();
     std::fs::write(templates.join("schema.sql.j2"), "CREATE SCHEMA {{ nonexistent }};\n").unwrap();
-    let strict = iotctl(&["render", "-f", "examples/factory.yaml", "--templates", templates_dir.to_str().unwrap()]);
+    let strict = iotctl(&[
+        "render",
+        "-f",
+        "examples/factory.yaml",
+        "--templates",
+        templates_dir.to_str().unwrap(),
+    ]);
     assert_eq!(strict.status.code(), Some(2));
     assert!(stderr(&strict).contains("undefined"), "{}", stderr(&strict));
 }
 
 #[test]
 fn sample_is_deterministic_csv() {
-    let args = ["sample", "-f", "examples/factory.yaml", "--days", "2", "--devices", "1", "--interval", "3600"];
+    let args = [
+        "sample",
+        "-f",
+        "examples/factory.yaml",
+        "--days",
+        "2",
+        "--devices",
+        "1",
+        "--interval",
+        "3600",
+    ];
     let first = iotctl(&args);
     let second = iotctl(&args);
     assert_eq!(first.status.code(), Some(0));
     assert_eq!(first.stdout, second.stdout);
     let text = stdout(&first);
     let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), "event_id,device_id,site,device_type,metric,ts,value,seq,firmware_version,line,operating_mode");
+    assert_eq!(
+        lines.next().unwrap(),
+        "event_id,device_id,site,device_type,metric,ts,value,seq,firmware_version,line,operating_mode"
+    );
     // 2 sites × (3 + 2 + 2 metrics) × 1 device × 48 hourly readings.
     assert_eq!(lines.count(), 2 * 7 * 48);
-    assert_eq!(iotctl(&["sample", "-f", "examples/factory.yaml", "--start", "2026-02-30"]).status.code(), Some(2));
+    assert_eq!(
+        iotctl(&["sample", "-f", "examples/factory.yaml", "--start", "2026-02-30"])
+            .status
+            .code(),
+        Some(2)
+    );
 }

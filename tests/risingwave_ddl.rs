@@ -16,8 +16,18 @@ use iotctl::render::{render_all, templates::Templates};
 /// source of truth), else the repository's copy.
 fn reference_list(name: &str) -> BTreeSet<String> {
     let shared = root().join("../shared/reference").join(name);
-    let path = if shared.is_file() { shared } else { root().join("sql/reference").join(name) };
-    std::fs::read_to_string(&path).unwrap().lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    let path = if shared.is_file() {
+        shared
+    } else {
+        root().join("sql/reference").join(name)
+    };
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -25,7 +35,11 @@ fn embedded_option_lists_match_the_shared_reference() {
     for name in ["nats-source-options.txt", "nats-sink-options.txt"] {
         let shared: PathBuf = root().join("../shared/reference").join(name);
         if shared.is_file() {
-            assert_eq!(std::fs::read_to_string(&shared).unwrap(), std::fs::read_to_string(root().join("sql/reference").join(name)).unwrap(), "sql/reference/{name} is out of date");
+            assert_eq!(
+                std::fs::read_to_string(&shared).unwrap(),
+                std::fs::read_to_string(root().join("sql/reference").join(name)).unwrap(),
+                "sql/reference/{name} is out of date"
+            );
         }
     }
 }
@@ -33,7 +47,9 @@ fn embedded_option_lists_match_the_shared_reference() {
 /// `key = value` pairs of the statement's WITH block, read line by line (independently of
 /// the library's tokenizer).
 fn with_keys(ddl: &str) -> Vec<String> {
-    let Some(start) = ddl.find("\nWITH (\n") else { return Vec::new() };
+    let Some(start) = ddl.find("\nWITH (\n") else {
+        return Vec::new();
+    };
     ddl[start + 8..]
         .lines()
         .take_while(|l| !l.starts_with(')'))
@@ -45,49 +61,126 @@ fn with_keys(ddl: &str) -> Vec<String> {
 fn every_statement_has_a_documented_form() {
     let source_keys = reference_list("nats-source-options.txt");
     let sink_keys = reference_list("nats-sink-options.txt");
-    let postgres_sink_keys: BTreeSet<&str> = ["connector", "host", "port", "user", "password", "database", "table", "schema", "type", "primary_key", "ssl_mode", "max_batch_rows"].into();
+    let postgres_sink_keys: BTreeSet<&str> = [
+        "connector",
+        "host",
+        "port",
+        "user",
+        "password",
+        "database",
+        "table",
+        "schema",
+        "type",
+        "primary_key",
+        "ssl_mode",
+        "max_batch_rows",
+    ]
+    .into();
     for example in EXAMPLES {
         let (loaded, rendering) = render_example(example);
         let mut created: BTreeSet<String> = BTreeSet::new();
         assert!(rendering.risingwave.len() >= 10, "{example}: too few objects");
         for object in &rendering.risingwave {
-            let checked = check_statement(&object.ddl).unwrap_or_else(|e| panic!("{example}: {} `{}`: {e}\n{}", object.kind.as_str(), object.name, object.ddl));
+            let checked = check_statement(&object.ddl).unwrap_or_else(|e| {
+                panic!(
+                    "{example}: {} `{}`: {e}\n{}",
+                    object.kind.as_str(),
+                    object.name,
+                    object.ddl
+                )
+            });
             assert_eq!(checked.kind, object.kind.as_str(), "{example}: {}", object.name);
             // Apply order: everything an object reads exists before it.
             for dependency in &object.depends_on {
-                assert!(created.contains(dependency), "{example}: `{}` depends on `{dependency}`, created later or never", object.name);
+                assert!(
+                    created.contains(dependency),
+                    "{example}: `{}` depends on `{dependency}`, created later or never",
+                    object.name
+                );
             }
             created.insert(object.name.clone());
             let ddl = &object.ddl;
-            assert!(!ddl.contains("OR REPLACE"), "{example}/{}: CREATE OR REPLACE is not on release servers", object.name);
+            assert!(
+                !ddl.contains("OR REPLACE"),
+                "{example}/{}: CREATE OR REPLACE is not on release servers",
+                object.name
+            );
             let keys = with_keys(ddl);
             match object.kind {
                 RwKind::Table => {
-                    assert!(ddl.contains("APPEND ONLY") && ddl.contains("WATERMARK FOR ts"), "{}", object.name);
+                    assert!(
+                        ddl.contains("APPEND ONLY") && ddl.contains("WATERMARK FOR ts"),
+                        "{}",
+                        object.name
+                    );
                     assert!(ddl.trim_end().ends_with("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
                     for key in &keys {
-                        assert!(source_keys.contains(key), "{example}/{}: `{key}` is not a documented NATS source key", object.name);
+                        assert!(
+                            source_keys.contains(key),
+                            "{example}/{}: `{key}` is not a documented NATS source key",
+                            object.name
+                        );
                     }
-                    for required in ["connector", "server_url", "subject", "connect_mode", "stream", "consumer.durable_name"] {
-                        assert!(keys.iter().any(|k| k == required), "{example}/{}: `{required}` missing", object.name);
+                    for required in [
+                        "connector",
+                        "server_url",
+                        "subject",
+                        "connect_mode",
+                        "stream",
+                        "consumer.durable_name",
+                    ] {
+                        assert!(
+                            keys.iter().any(|k| k == required),
+                            "{example}/{}: `{required}` missing",
+                            object.name
+                        );
                     }
-                    for forbidden in ["consumer.deliver_policy", "consumer.deliver_subject", "consumer.filter_subject", "consumer.filter_subjects", "consumer.headers_only", "allow_create_stream"] {
-                        assert!(!keys.iter().any(|k| k == forbidden), "{example}/{}: `{forbidden}` set", object.name);
+                    for forbidden in [
+                        "consumer.deliver_policy",
+                        "consumer.deliver_subject",
+                        "consumer.filter_subject",
+                        "consumer.filter_subjects",
+                        "consumer.headers_only",
+                        "allow_create_stream",
+                    ] {
+                        assert!(
+                            !keys.iter().any(|k| k == forbidden),
+                            "{example}/{}: `{forbidden}` set",
+                            object.name
+                        );
                     }
                 }
                 RwKind::Sink => {
-                    assert!(!ddl.contains("FORMAT "), "{example}/{}: nats/postgres sinks reject FORMAT", object.name);
+                    assert!(
+                        !ddl.contains("FORMAT "),
+                        "{example}/{}: nats/postgres sinks reject FORMAT",
+                        object.name
+                    );
                     if ddl.contains("connector = 'nats'") {
                         for key in &keys {
-                            assert!(sink_keys.contains(key), "{example}/{}: `{key}` is not a documented NATS sink key", object.name);
+                            assert!(
+                                sink_keys.contains(key),
+                                "{example}/{}: `{key}` is not a documented NATS sink key",
+                                object.name
+                            );
                         }
                     } else {
                         assert!(ddl.contains("connector = 'postgres'"));
                         for key in &keys {
-                            assert!(postgres_sink_keys.contains(key.as_str()), "{example}/{}: `{key}`", object.name);
+                            assert!(
+                                postgres_sink_keys.contains(key.as_str()),
+                                "{example}/{}: `{key}`",
+                                object.name
+                            );
                         }
-                        assert!(ddl.contains("type = 'upsert'") && ddl.contains("primary_key = "), "{example}: the warehouse sink must upsert on the event identity");
-                        assert!(ddl.contains("password = SECRET "), "{example}: warehouse password must be a SECRET");
+                        assert!(
+                            ddl.contains("type = 'upsert'") && ddl.contains("primary_key = "),
+                            "{example}: the warehouse sink must upsert on the event identity"
+                        );
+                        assert!(
+                            ddl.contains("password = SECRET "),
+                            "{example}: warehouse password must be a SECRET"
+                        );
                     }
                 }
                 _ => assert!(keys.is_empty() || object.kind == RwKind::Secret, "{}", object.name),
@@ -95,12 +188,26 @@ fn every_statement_has_a_documented_form() {
         }
         // No password, for NATS or the warehouse, ever appears as a literal.
         for artifact in rendering.files() {
-            assert!(!artifact.content.contains("password = '"), "{example}/{}: plain-text password", artifact.path);
+            assert!(
+                !artifact.content.contains("password = '"),
+                "{example}/{}: plain-text password",
+                artifact.path
+            );
         }
         let kinds: BTreeSet<&str> = rendering.risingwave.iter().map(|o| o.kind.as_str()).collect();
-        assert_eq!(kinds, ["materialized_view", "schema", "secret", "sink", "table"].into(), "{example}");
+        assert_eq!(
+            kinds,
+            ["materialized_view", "schema", "secret", "sink", "table"].into(),
+            "{example}"
+        );
         assert!(rendering.risingwave.iter().any(|o| o.name == "alerts"));
-        assert_eq!(loaded.spec.risingwave.warehouse_sink.enabled, rendering.risingwave.iter().any(|o| o.ddl.contains("connector = 'postgres'")));
+        assert_eq!(
+            loaded.spec.risingwave.warehouse_sink.enabled,
+            rendering
+                .risingwave
+                .iter()
+                .any(|o| o.ddl.contains("connector = 'postgres'"))
+        );
     }
 }
 
@@ -108,9 +215,18 @@ fn every_statement_has_a_documented_form() {
 fn hostile_text_cannot_break_out_of_literals_or_comments() {
     let text = std::fs::read_to_string(root().join("examples/factory.yaml")).unwrap();
     let hostile = text
-        .replace("unit: celsius", "unit: \"deg'; DROP SCHEMA factory CASCADE; --\\n\\u00e9\"")
-        .replace("description: Hydraulic stamping press", "description: \"line one\\nDROP TABLE x; -- \\\"quoted\\\" \\u2603\"")
-        .replace("password_env: IOTCTL_WAREHOUSE_PASSWORD", "password_env: IOTCTL_WAREHOUSE_PASSWORD\n  user: \"o'brien\"");
+        .replace(
+            "unit: celsius",
+            "unit: \"deg'; DROP SCHEMA factory CASCADE; --\\n\\u00e9\"",
+        )
+        .replace(
+            "description: Hydraulic stamping press",
+            "description: \"line one\\nDROP TABLE x; -- \\\"quoted\\\" \\u2603\"",
+        )
+        .replace(
+            "password_env: IOTCTL_WAREHOUSE_PASSWORD",
+            "password_env: IOTCTL_WAREHOUSE_PASSWORD\n  user: \"o'brien\"",
+        );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hostile.yaml");
     std::fs::write(&path, hostile.replace("  user: iotctl\n", "")).unwrap();
@@ -120,17 +236,33 @@ fn hostile_text_cannot_break_out_of_literals_or_comments() {
         check_statement(&object.ddl).unwrap_or_else(|e| panic!("{}: {e}\n{}", object.name, object.ddl));
         assert!(!object.ddl.contains("\nDROP"), "{}", object.ddl);
     }
-    let sink = rendering.risingwave.iter().find(|o| o.name == "telemetry_to_warehouse").unwrap();
+    let sink = rendering
+        .risingwave
+        .iter()
+        .find(|o| o.name == "telemetry_to_warehouse")
+        .unwrap();
     assert!(sink.ddl.contains("user = 'o''brien'"), "{}", sink.ddl);
-    let thresholds = rendering.artifacts.iter().find(|a| a.path == "sqlmesh/models/metric_thresholds.sql").unwrap();
-    assert!(thresholds.content.contains("'deg''; DROP SCHEMA factory CASCADE; --\né'"), "{}", thresholds.content);
+    let thresholds = rendering
+        .artifacts
+        .iter()
+        .find(|a| a.path == "sqlmesh/models/metric_thresholds.sql")
+        .unwrap();
+    assert!(
+        thresholds
+            .content
+            .contains("'deg''; DROP SCHEMA factory CASCADE; --\né'"),
+        "{}",
+        thresholds.content
+    );
 }
 
 #[test]
 fn long_generated_names_stay_within_63_bytes_and_unique() {
     let text = std::fs::read_to_string(root().join("examples/factory.yaml")).unwrap();
     let long_type = "a".repeat(60);
-    let spec = text.replace("  - name: cnc_mill", &format!("  - name: {long_type}")).replace("- name: spindle_vibration", &format!("- name: {}", "v".repeat(60)));
+    let spec = text
+        .replace("  - name: cnc_mill", &format!("  - name: {long_type}"))
+        .replace("- name: spindle_vibration", &format!("- name: {}", "v".repeat(60)));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.yaml");
     std::fs::write(&path, spec).unwrap();

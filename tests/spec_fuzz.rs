@@ -17,13 +17,21 @@ fn check(bytes: &[u8]) -> Option<Vec<spec::Diagnostic>> {
 
 fn assert_explained(bytes: &[u8]) {
     if let Some(diagnostics) = check(bytes) {
-        assert!(!diagnostics.is_empty(), "refused without a diagnostic: {:?}", String::from_utf8_lossy(bytes));
+        assert!(
+            !diagnostics.is_empty(),
+            "refused without a diagnostic: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
         let lines = bytes.split(|b| *b == b'\n').count() + 1;
         for d in &diagnostics {
             assert!(d.is_error() || diagnostics.iter().any(|x| x.is_error()));
             assert!(!d.message.is_empty());
             if let Some(pos) = d.pos {
-                assert!(pos.line >= 1 && pos.line <= lines + 1, "line {} outside a {lines}-line input", pos.line);
+                assert!(
+                    pos.line >= 1 && pos.line <= lines + 1,
+                    "line {} outside a {lines}-line input",
+                    pos.line
+                );
             }
             // Rendering never panics either.
             let _ = spec::diagnostic::render_human(d, None);
@@ -33,9 +41,38 @@ fn assert_explained(bytes: &[u8]) {
 
 fn yaml_value() -> impl Strategy<Value = String> {
     let keys = prop::sample::select(vec![
-        "apiVersion", "pipeline", "name", "sites", "device_types", "metrics", "range", "min", "max", "thresholds", "warning",
-        "critical", "above", "below", "windows", "size", "hop", "anomaly", "k", "nats", "streams", "telemetry", "max_age",
-        "subjects", "risingwave", "options", "contract", "extra_fields", "type", "unit", "bogus", "slo",
+        "apiVersion",
+        "pipeline",
+        "name",
+        "sites",
+        "device_types",
+        "metrics",
+        "range",
+        "min",
+        "max",
+        "thresholds",
+        "warning",
+        "critical",
+        "above",
+        "below",
+        "windows",
+        "size",
+        "hop",
+        "anomaly",
+        "k",
+        "nats",
+        "streams",
+        "telemetry",
+        "max_age",
+        "subjects",
+        "risingwave",
+        "options",
+        "contract",
+        "extra_fields",
+        "type",
+        "unit",
+        "bogus",
+        "slo",
     ]);
     let leaf = prop_oneof![
         Just("iotctl/v1".to_string()),
@@ -55,8 +92,14 @@ fn yaml_value() -> impl Strategy<Value = String> {
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(", "))),
-            prop::collection::vec((keys.clone(), inner), 0..5)
-                .prop_map(|pairs| format!("{{{}}}", pairs.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))),
+            prop::collection::vec((keys.clone(), inner), 0..5).prop_map(|pairs| format!(
+                "{{{}}}",
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         ]
     })
 }
@@ -101,7 +144,20 @@ fn deeply_nested_and_aliased_documents_are_refused_cleanly() {
     // A billion-laughs document must be refused, not expanded.
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
-        bomb.push_str(&format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n", (b'a' + i) as char, (b'a' + i) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char));
+        bomb.push_str(&format!(
+            "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+            (b'a' + i) as char,
+            (b'a' + i) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char
+        ));
     }
     let started = std::time::Instant::now();
     assert!(check(bomb.as_bytes()).is_some());

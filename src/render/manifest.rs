@@ -24,7 +24,6 @@ struct ObjectEntry<'a> {
     kind: &'static str,
     file: &'a str,
     depends_on: &'a [String],
-    sha256: String,
 }
 
 #[derive(Serialize)]
@@ -62,7 +61,6 @@ pub fn render(
                 kind: o.kind.as_str(),
                 file,
                 depends_on: &o.depends_on,
-                sha256: sha256_hex(o.ddl.as_bytes()),
             })
             .collect(),
     };

@@ -52,7 +52,21 @@ impl Rendering {
 
 /// Renders every artifact of `spec`. The spec must have passed validation.
 pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Rendering> {
-    let objects = risingwave::render(spec, templates)?;
+    // The RisingWave objects and the rest are independent: render them side by side.
+    let (objects, others) = std::thread::scope(|scope| {
+        let others = scope.spawn(|| -> anyhow::Result<Vec<Artifact>> {
+            let mut artifacts = vec![render_warehouse(spec, templates)?];
+            artifacts.extend(sqlmesh::render(spec, templates)?);
+            artifacts.extend(contracts::render(spec)?);
+            Ok(artifacts)
+        });
+        let objects = risingwave::render(spec, templates);
+        (
+            objects,
+            others.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    let (objects, others) = (objects?, others?);
     let width = objects.len().to_string().len().max(3);
     let object_files: Vec<String> = objects
         .iter()
@@ -64,9 +78,7 @@ pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Renderin
         .zip(&object_files)
         .map(|(o, path)| Artifact::new(path.clone(), o.ddl.clone()))
         .collect();
-    artifacts.push(render_warehouse(spec, templates)?);
-    artifacts.extend(sqlmesh::render(spec, templates)?);
-    artifacts.extend(contracts::render(spec)?);
+    artifacts.extend(others);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = manifest::render(
         spec.pipeline.name.as_str(),

@@ -14,8 +14,16 @@ pub struct Pos {
     pub column: usize,
 }
 
+/// The index of a document, built on first use: a valid spec never needs it, and indexing a
+/// large spec costs more than parsing it.
 #[derive(Debug, Default, Clone)]
 pub struct Positions {
+    text: String,
+    index: std::sync::OnceLock<Index>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Index {
     keys: HashMap<String, Pos>,
     values: HashMap<String, Pos>,
 }
@@ -36,10 +44,36 @@ enum Frame {
 }
 
 impl Positions {
-    /// Indexes `text`; a document the parser cannot read yields an empty index (the caller
-    /// reports the parse error from the deserializer, which saw it first).
+    /// Prepares to index `text` (lazily).
     pub fn index(text: &str) -> Positions {
-        let mut positions = Positions::default();
+        Positions {
+            text: text.to_string(),
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(&self.text))
+    }
+
+    /// Where the value at `path` starts, or else its nearest ancestor that exists.
+    pub fn value(&self, path: &str) -> Option<Pos> {
+        let index = self.get();
+        lookup(path, |p| index.values.get(p).copied())
+    }
+
+    /// Where the key naming `path` stands (for "this field …" messages), falling back to values.
+    pub fn key(&self, path: &str) -> Option<Pos> {
+        let index = self.get();
+        lookup(path, |p| index.keys.get(p).or_else(|| index.values.get(p)).copied())
+    }
+}
+
+impl Index {
+    /// A document the parser cannot read yields an empty index (the caller reports the parse
+    /// error from the deserializer, which saw it first).
+    fn build(text: &str) -> Index {
+        let mut positions = Index::default();
         let mut stack: Vec<Frame> = Vec::new();
         let mut root_seen = false;
         for item in Parser::new_from_str(text) {
@@ -116,28 +150,18 @@ impl Positions {
         }
         positions
     }
+}
 
-    /// Where the value at `path` starts, or else its nearest ancestor that exists.
-    pub fn value(&self, path: &str) -> Option<Pos> {
-        self.lookup(path, |p| self.values.get(p).copied())
-    }
-
-    /// Where the key naming `path` stands (for "this field …" messages), falling back to values.
-    pub fn key(&self, path: &str) -> Option<Pos> {
-        self.lookup(path, |p| self.keys.get(p).or_else(|| self.values.get(p)).copied())
-    }
-
-    fn lookup(&self, path: &str, find: impl Fn(&str) -> Option<Pos>) -> Option<Pos> {
-        let mut current = path;
-        loop {
-            if let Some(pos) = find(current) {
-                return Some(pos);
-            }
-            if current.is_empty() {
-                return None;
-            }
-            current = parent(current);
+fn lookup(path: &str, find: impl Fn(&str) -> Option<Pos>) -> Option<Pos> {
+    let mut current = path;
+    loop {
+        if let Some(pos) = find(current) {
+            return Some(pos);
         }
+        if current.is_empty() {
+            return None;
+        }
+        current = parent(current);
     }
 }
 

@@ -1,0 +1,4 @@
+//! Test servers and tools, started per test and stopped on drop.
+
+pub mod postgres;
+pub mod tools;

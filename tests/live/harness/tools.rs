@@ -1,0 +1,78 @@
+//! Where the tools installed by scripts/setup.sh live, overridable by env.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use super::super::common::root;
+
+fn required(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} not found at {}: run scripts/setup.sh (it installs SQLMesh, nats-server and PostgreSQL)",
+        path.display()
+    );
+    path
+}
+
+pub fn venv_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("IOTCTL_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"));
+    required(dir.join("bin").join(name), &format!("{name} (SQLMesh venv)"))
+}
+
+/// PostgreSQL's server binaries (initdb, postgres).
+pub fn pg_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("IOTCTL_PG_BIN") {
+        return required(PathBuf::from(dir).join(name), name);
+    }
+    let linked = root().join(".tools/pg-bin").join(name);
+    if linked.exists() {
+        return linked;
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    candidates.sort();
+    required(candidates.pop().unwrap_or(linked), name)
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free way to learn the euid without a libc dependency.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A port the OS considers free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,9 @@
+//! Live tests: real SQLMesh, PostgreSQL (and, later, nats-server) started by the harness.
+//! Each test owns its servers, directories and databases, so tests run in parallel.
+//! A missing tool fails the test with the command that installs it (scripts/setup.sh).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+mod risingwave;
+mod sqlmesh;

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod contract;
 pub mod error;
 pub mod output;
+pub mod plan;
 pub mod reference;
 pub mod render;
 pub mod sample;

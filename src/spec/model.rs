@@ -319,6 +319,33 @@ pub enum Storage {
     Memory,
 }
 
+impl Storage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::File => "file",
+            Storage::Memory => "memory",
+        }
+    }
+}
+
+impl Discard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discard::Old => "old",
+            Discard::New => "new",
+        }
+    }
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::S2 => "s2",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {

@@ -1,0 +1,274 @@
+//! Diffing RisingWave objects. RisingWave re-prints stored definitions, so objects are compared
+//! by the hash of the DDL iotctl rendered, recorded in an iotctl-owned table when applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{Change, ReplaceStrategy};
+use crate::render::manifest::sha256_hex;
+use crate::render::risingwave::{RwKind, RwObject};
+
+/// The table in the pipeline's schema where iotctl records what it applied.
+pub const LEDGER_TABLE: &str = "iotctl_objects";
+
+/// What the catalog (`rw_catalog`) and iotctl's ledger say about the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CatalogSnapshot {
+    pub schema_exists: bool,
+    /// Relations in the schema: name → kind (tables, materialized views, sinks, sources…).
+    pub relations: BTreeMap<String, RwKind>,
+    pub secrets: BTreeSet<String>,
+    /// name → hash recorded when iotctl applied it.
+    pub ledger: BTreeMap<String, String>,
+}
+
+pub fn ddl_hash(ddl: &str) -> String {
+    sha256_hex(ddl.as_bytes())[..16].to_string()
+}
+
+/// Everything that transitively reads from `name`, in the desired (apply) order.
+fn dependents_of(name: &str, desired: &[RwObject]) -> Vec<String> {
+    let mut affected: BTreeSet<&str> = BTreeSet::from([name]);
+    let mut ordered = Vec::new();
+    for object in desired {
+        if object.depends_on.iter().any(|d| affected.contains(d.as_str())) && !affected.contains(object.name.as_str()) {
+            affected.insert(&object.name);
+            ordered.push(object.name.clone());
+        }
+    }
+    ordered
+}
+
+pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
+    let mut changes = Vec::new();
+    // Objects recreated because something they read from is recreated.
+    let mut recreated: BTreeSet<String> = BTreeSet::new();
+    let desired_names: BTreeSet<&str> = desired.iter().map(|o| o.name.as_str()).collect();
+
+    // Objects iotctl applied that the spec no longer has, dependents first.
+    let mut drops: Vec<(&String, &RwKind)> = snapshot
+        .relations
+        .iter()
+        .filter(|(name, _)| snapshot.ledger.contains_key(*name) && !desired_names.contains(name.as_str()))
+        .collect();
+    drops.sort_by_key(|(_, kind)| std::cmp::Reverse(**kind));
+    for (name, kind) in drops {
+        let data_loss = match kind {
+            RwKind::Table => format!("drops table {name} and its rows"),
+            RwKind::MaterializedView => format!("drops materialized view {name} and its state"),
+            RwKind::Sink => format!("stops sink {name}"),
+            _ => format!("drops {name}"),
+        };
+        changes.push(Change::DropRelation {
+            kind: *kind,
+            name: name.clone(),
+            data_loss: Some(data_loss),
+        });
+    }
+
+    for object in desired {
+        let hash = ddl_hash(&object.ddl);
+        let create = || Change::CreateRelation {
+            kind: object.kind,
+            name: object.name.clone(),
+            ddl: object.ddl.clone(),
+            hash: hash.clone(),
+        };
+        match object.kind {
+            RwKind::Schema => {
+                if !snapshot.schema_exists {
+                    changes.push(create());
+                }
+                continue;
+            }
+            RwKind::Secret => {
+                if !snapshot.secrets.contains(&object.name) {
+                    changes.push(Change::CreateSecret {
+                        name: object.name.clone(),
+                        env: object.secret_env.clone().unwrap_or_default(),
+                    });
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if recreated.contains(&object.name) {
+            // Dropped with its upstream (CASCADE); create it again.
+            changes.push(create());
+            continue;
+        }
+        let Some(live_kind) = snapshot.relations.get(&object.name) else {
+            changes.push(create());
+            continue;
+        };
+        if snapshot.ledger.get(&object.name) == Some(&hash) && *live_kind == object.kind {
+            continue;
+        }
+        let dependents = dependents_of(&object.name, desired);
+        let (strategy, data_loss) = match object.kind {
+            RwKind::MaterializedView if dependents.is_empty() => (ReplaceStrategy::SwapMaterializedView, None),
+            RwKind::MaterializedView => (
+                ReplaceStrategy::DropAndCreate,
+                Some(format!(
+                    "drops {} and {} dependent object(s) while they are rebuilt",
+                    object.name,
+                    dependents.len()
+                )),
+            ),
+            RwKind::Sink => (ReplaceStrategy::ReplaceSink, None),
+            _ => (
+                ReplaceStrategy::DropAndCreate,
+                Some(format!(
+                    "connector options cannot be altered: drops table {} and its rows, and {} dependent object(s); they refill from what the stream retains",
+                    object.name,
+                    dependents.len()
+                )),
+            ),
+        };
+        if strategy == ReplaceStrategy::DropAndCreate {
+            recreated.extend(dependents.iter().cloned());
+        }
+        changes.push(Change::ReplaceRelation {
+            kind: object.kind,
+            name: object.name.clone(),
+            ddl: object.ddl.clone(),
+            hash,
+            strategy,
+            dependents,
+            data_loss,
+        });
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: RwKind, name: &str, depends_on: &[&str], ddl: &str) -> RwObject {
+        RwObject {
+            kind,
+            name: name.into(),
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            ddl: ddl.into(),
+            secret_env: None,
+        }
+    }
+
+    fn desired() -> Vec<RwObject> {
+        vec![
+            object(RwKind::Schema, "iot", &[], "CREATE SCHEMA iot;"),
+            object(RwKind::Table, "telemetry", &["iot"], "CREATE TABLE t;"),
+            object(RwKind::MaterializedView, "valid", &["telemetry"], "CREATE MV valid;"),
+            object(RwKind::MaterializedView, "agg", &["valid"], "CREATE MV agg;"),
+            object(RwKind::Sink, "to_nats", &["agg"], "CREATE SINK s;"),
+        ]
+    }
+
+    /// The catalog after a clean apply of `objects`.
+    fn applied(objects: &[RwObject]) -> CatalogSnapshot {
+        let mut snapshot = CatalogSnapshot {
+            schema_exists: true,
+            ..Default::default()
+        };
+        for o in objects
+            .iter()
+            .filter(|o| !matches!(o.kind, RwKind::Schema | RwKind::Secret))
+        {
+            snapshot.relations.insert(o.name.clone(), o.kind);
+            snapshot.ledger.insert(o.name.clone(), ddl_hash(&o.ddl));
+        }
+        snapshot
+    }
+
+    #[test]
+    fn empty_catalog_creates_everything_in_order() {
+        let changes = diff(&desired(), &CatalogSnapshot::default());
+        let names: Vec<String> = changes.iter().map(|c| c.describe()).collect();
+        assert_eq!(
+            names,
+            [
+                "+ create schema iot",
+                "+ create table telemetry",
+                "+ create materialized view valid",
+                "+ create materialized view agg",
+                "+ create sink to_nats"
+            ]
+        );
+    }
+
+    #[test]
+    fn applied_catalog_is_in_sync() {
+        assert!(diff(&desired(), &applied(&desired())).is_empty());
+    }
+
+    #[test]
+    fn leaf_view_change_swaps_without_data_loss() {
+        let live = applied(&desired());
+        let mut want = desired();
+        want[3].ddl = "CREATE MV agg2;".into();
+        let changes = diff(&want, &live);
+        // agg has a dependent sink: drop and recreate, then the sink again.
+        assert!(
+            matches!(&changes[0], Change::ReplaceRelation { name, strategy: ReplaceStrategy::DropAndCreate, dependents, .. } if name == "agg" && dependents == &["to_nats"])
+        );
+        assert!(matches!(&changes[1], Change::CreateRelation { name, .. } if name == "to_nats"));
+        let mut want = desired();
+        want.pop();
+        want[3].ddl = "CREATE MV agg2;".into();
+        let live = applied(&desired()[..4]);
+        let changes = diff(&want, &live);
+        assert!(matches!(
+            &changes[..],
+            [Change::ReplaceRelation {
+                strategy: ReplaceStrategy::SwapMaterializedView,
+                data_loss: None,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn sink_change_uses_replace_sink() {
+        let live = applied(&desired());
+        let mut want = desired();
+        want[4].ddl = "CREATE SINK s2;".into();
+        assert!(matches!(
+            &diff(&want, &live)[..],
+            [Change::ReplaceRelation {
+                strategy: ReplaceStrategy::ReplaceSink,
+                data_loss: None,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn connector_table_change_is_destructive_and_recreates_dependents() {
+        let live = applied(&desired());
+        let mut want = desired();
+        want[1].ddl = "CREATE TABLE t2;".into();
+        let changes = diff(&want, &live);
+        assert!(changes[0].is_destructive());
+        let recreated: Vec<&str> = changes[1..]
+            .iter()
+            .map(|c| match c {
+                Change::CreateRelation { name, .. } => name.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(recreated, ["valid", "agg", "to_nats"]);
+    }
+
+    #[test]
+    fn objects_removed_from_the_spec_are_dropped_destructively_unless_not_ours() {
+        let mut live = applied(&desired());
+        live.relations.insert("hand_made_view".into(), RwKind::MaterializedView);
+        let want = desired()[..4].to_vec();
+        let changes = diff(&want, &live);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(matches!(&changes[0], Change::DropRelation { name, .. } if name == "to_nats"));
+        assert!(changes[0].is_destructive());
+    }
+}

@@ -38,6 +38,124 @@ pub enum Command {
     Contract(ContractCommand),
     /// Write deterministic sample telemetry for the spec (CSV or NDJSON) to stdout
     Sample(SampleArgs),
+    /// Show the changes that would make NATS, the warehouse, RisingWave and SQLMesh match the spec
+    Plan(PlanArgs),
+    /// Make NATS, the warehouse, RisingWave and SQLMesh match the spec
+    Apply(ApplyArgs),
+    /// Show streams, retention coverage, consumers and object drift
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnlySystem {
+    Nats,
+    Warehouse,
+    Risingwave,
+    Sqlmesh,
+}
+
+/// Where the live systems are. Passwords come from env only (IOTCTL_NATS_PASSWORD, the
+/// spec's warehouse.password_env), never from flags.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// NATS server URL(s), comma-separated; default: the spec's nats.servers
+    #[arg(long, env = "IOTCTL_NATS_URL", value_name = "URLS")]
+    pub nats_url: Option<String>,
+
+    /// NATS credentials file (JWT + nkey)
+    #[arg(long, env = "IOTCTL_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS user; the password is read from IOTCTL_NATS_PASSWORD
+    #[arg(long, env = "IOTCTL_NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// File holding an nkey seed
+    #[arg(long, env = "IOTCTL_NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+
+    /// CA certificate for TLS to NATS
+    #[arg(long, env = "IOTCTL_NATS_TLS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// Require TLS to NATS
+    #[arg(long)]
+    pub nats_tls: bool,
+
+    /// RisingWave URL (postgres://…:4566/dev); default: the env var named by risingwave.url_env
+    #[arg(long, value_name = "URL")]
+    pub risingwave_url: Option<String>,
+
+    /// Warehouse URL; default: built from the spec when its password env var is set
+    #[arg(long, env = "IOTCTL_WAREHOUSE_URL", hide_env_values = true, value_name = "URL")]
+    pub warehouse_url: Option<String>,
+
+    /// Directory to write the SQLMesh project to and run `sqlmesh plan` in
+    #[arg(long, env = "IOTCTL_SQLMESH_DIR", value_name = "DIR")]
+    pub sqlmesh_dir: Option<PathBuf>,
+
+    /// The sqlmesh executable
+    #[arg(long, env = "IOTCTL_SQLMESH_BIN", value_name = "PATH")]
+    pub sqlmesh_bin: Option<PathBuf>,
+
+    /// SQLMesh gateway; default: the spec's sqlmesh.default_gateway
+    #[arg(long, value_name = "NAME")]
+    pub sqlmesh_gateway: Option<String>,
+
+    /// Seconds to wait for another apply of the same pipeline to finish
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Exit 1 when changes are pending (drift)
+    #[arg(long)]
+    pub check: bool,
+
+    /// Limit to these systems
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<OnlySystem>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Apply without asking (required when not on a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Allow changes that delete data (stream deletion or replacement, shrunk retention, drops)
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Limit to these systems
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<OnlySystem>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Exit 1 when anything drifted from the spec
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! The pure core (`spec`, `render`, `contract`, `sample`) turns one YAML pipeline spec into
 //! typed, validated artifacts and never touches the network; `commands` are thin glue.
 
+pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod contract;
@@ -12,4 +13,5 @@ pub mod plan;
 pub mod reference;
 pub mod render;
 pub mod sample;
+pub mod settings;
 pub mod spec;

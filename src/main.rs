@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         Command::Contract(ContractCommand::Check(args)) => commands::contract::check(&printer, args),
         Command::Contract(ContractCommand::Validate(args)) => commands::contract::validate(&printer, args),
         Command::Sample(args) => commands::sample::run(&printer, args),
+        Command::Plan(args) => commands::apply::run_plan(&printer, args),
+        Command::Apply(args) => commands::apply::run_apply(&printer, args),
+        Command::Status(args) => commands::status::run(&printer, args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -74,6 +74,21 @@ impl Printer {
         }
     }
 
+    /// A progress bar on stderr, drawn only on a terminal and never with --quiet or JSON.
+    pub fn progress(&self, length: u64, prefix: &str) -> indicatif::ProgressBar {
+        if self.quiet || self.is_json() || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(length);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix.to_string());
+        bar
+    }
+
     /// A comfy-table with this printer's conventions.
     pub fn table(&self, header: &[&str]) -> comfy_table::Table {
         let mut table = comfy_table::Table::new();

@@ -1,8 +1,10 @@
 //! One file per subcommand; each is glue: load → validate → render → print.
 
+pub mod apply;
 pub mod contract;
 pub mod render;
 pub mod sample;
+pub mod status;
 pub mod validate;
 
 use std::path::Path;

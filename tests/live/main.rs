@@ -5,5 +5,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod provision;
 mod risingwave;
 mod sqlmesh;

@@ -1,0 +1,7 @@
+//! Thin I/O shells: observe live state and execute planned changes. No decisions here.
+
+pub mod nats;
+pub mod postgres;
+pub mod risingwave;
+pub mod sqlmesh;
+pub mod warehouse;

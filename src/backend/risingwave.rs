@@ -1,0 +1,225 @@
+//! RisingWave over the PostgreSQL wire protocol: read the catalog and iotctl's ledger, execute
+//! object changes. No decisions: the planner in `plan::risingwave` decides.
+
+use anyhow::{Context, bail};
+use tokio_postgres::Client;
+
+use crate::plan::risingwave::{CatalogSnapshot, LEDGER_TABLE};
+use crate::plan::{Change, ReplaceStrategy};
+use crate::render::quoting::{ident, literal};
+use crate::render::risingwave::RwKind;
+
+pub struct RisingWave {
+    client: Client,
+    schema: String,
+}
+
+fn q(name: &str) -> anyhow::Result<String> {
+    ident(name).map_err(anyhow::Error::msg)
+}
+
+fn kind_keyword(kind: RwKind) -> &'static str {
+    match kind {
+        RwKind::Schema => "SCHEMA",
+        RwKind::Secret => "SECRET",
+        RwKind::Table => "TABLE",
+        RwKind::MaterializedView => "MATERIALIZED VIEW",
+        RwKind::Sink => "SINK",
+    }
+}
+
+impl RisingWave {
+    pub async fn connect(url: &str, schema: &str) -> anyhow::Result<RisingWave> {
+        Ok(RisingWave {
+            client: super::postgres::connect(url, "RisingWave").await?,
+            schema: schema.to_string(),
+        })
+    }
+
+    fn qualified(&self, name: &str) -> anyhow::Result<String> {
+        Ok(format!("{}.{}", q(&self.schema)?, q(name)?))
+    }
+
+    pub async fn observe(&self) -> anyhow::Result<CatalogSnapshot> {
+        let mut snapshot = CatalogSnapshot::default();
+        let schemas = self
+            .client
+            .query("SELECT 1 FROM rw_catalog.rw_schemas WHERE name = $1", &[&self.schema])
+            .await
+            .context("cannot read rw_catalog.rw_schemas")?;
+        snapshot.schema_exists = !schemas.is_empty();
+        for row in self
+            .client
+            .query("SELECT name FROM rw_catalog.rw_secrets", &[])
+            .await
+            .context("cannot read rw_catalog.rw_secrets")?
+        {
+            snapshot.secrets.insert(row.get(0));
+        }
+        if !snapshot.schema_exists {
+            return Ok(snapshot);
+        }
+        let relations = self
+            .client
+            .query(
+                "SELECT r.name, r.relation_type FROM rw_catalog.rw_relations r JOIN rw_catalog.rw_schemas s ON r.schema_id = s.id WHERE s.name = $1",
+                &[&self.schema],
+            )
+            .await
+            .context("cannot read rw_catalog.rw_relations")?;
+        for row in relations {
+            let name: String = row.get(0);
+            let kind = match row.get::<_, String>(1).to_lowercase().as_str() {
+                "table" => RwKind::Table,
+                "materialized view" => RwKind::MaterializedView,
+                "sink" => RwKind::Sink,
+                _ => continue, // sources, views, indexes: not rendered by iotctl
+            };
+            if name != LEDGER_TABLE {
+                snapshot.relations.insert(name, kind);
+            }
+        }
+        let ledger_exists = self
+            .client
+            .query("SELECT 1 FROM rw_catalog.rw_tables t JOIN rw_catalog.rw_schemas s ON t.schema_id = s.id WHERE s.name = $1 AND t.name = $2", &[&self.schema, &LEDGER_TABLE])
+            .await
+            .map(|rows| !rows.is_empty())
+            .unwrap_or(false);
+        if ledger_exists {
+            let query = format!("SELECT name, hash FROM {}", self.qualified(LEDGER_TABLE)?);
+            for row in self
+                .client
+                .query(&query, &[])
+                .await
+                .context("cannot read iotctl's ledger")?
+            {
+                snapshot.ledger.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn record(&self, name: &str, kind: RwKind, hash: Option<&str>) -> anyhow::Result<()> {
+        let ledger = self.qualified(LEDGER_TABLE)?;
+        self.client
+            .batch_execute(&format!("CREATE TABLE IF NOT EXISTS {ledger} (name VARCHAR PRIMARY KEY, kind VARCHAR, hash VARCHAR, applied_at TIMESTAMPTZ)"))
+            .await
+            .context("cannot create iotctl's ledger table")?;
+        self.client
+            .execute(&format!("DELETE FROM {ledger} WHERE name = $1"), &[&name])
+            .await?;
+        if let Some(hash) = hash {
+            self.client
+                .execute(
+                    &format!("INSERT INTO {ledger} (name, kind, hash, applied_at) VALUES ($1, $2, $3, now())"),
+                    &[&name, &kind.as_str(), &hash],
+                )
+                .await?;
+        }
+        self.client.batch_execute("FLUSH").await?;
+        Ok(())
+    }
+
+    /// Runs DDL, waiting for background creation of materialized views to finish.
+    async fn run_ddl(&self, ddl: &str) -> anyhow::Result<()> {
+        self.client.batch_execute("SET BACKGROUND_DDL = true").await?;
+        self.client.batch_execute(ddl).await?;
+        self.client.batch_execute("WAIT").await?;
+        Ok(())
+    }
+
+    pub async fn execute(&self, change: &Change) -> anyhow::Result<()> {
+        match change {
+            Change::CreateSecret { name, env } => {
+                let value = std::env::var(env)
+                    .map_err(|_| anyhow::anyhow!("secret `{name}` needs ${env}, which is not set"))?;
+                // The value travels only in this statement; it is never printed or logged.
+                let statement = format!(
+                    "CREATE SECRET {} WITH (backend = 'meta') AS {}",
+                    q(name)?,
+                    literal(&value).map_err(anyhow::Error::msg)?
+                );
+                self.client.batch_execute(&statement).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "failed to create secret `{name}`: {}",
+                        e.as_db_error()
+                            .map_or("server error".to_string(), |d| d.message().to_string())
+                    )
+                })?;
+            }
+            Change::CreateRelation { kind, name, ddl, hash } => {
+                self.run_ddl(ddl)
+                    .await
+                    .with_context(|| format!("failed to create {} `{name}`", kind.as_str()))?;
+                if *kind != RwKind::Schema {
+                    self.record(name, *kind, Some(hash)).await?;
+                }
+            }
+            Change::ReplaceRelation {
+                kind,
+                name,
+                ddl,
+                hash,
+                strategy,
+                ..
+            } => {
+                let target = self.qualified(name)?;
+                match strategy {
+                    ReplaceStrategy::SwapMaterializedView => {
+                        let staging = format!("{name}__iotctl_new");
+                        let staged = self.qualified(&staging)?;
+                        let ddl = ddl.replacen(&format!("IF NOT EXISTS {target} AS"), &format!("{staged} AS"), 1);
+                        if !ddl.contains(&staged) {
+                            bail!("cannot stage the new definition of `{name}`");
+                        }
+                        self.run_ddl(&ddl)
+                            .await
+                            .with_context(|| format!("failed to build the new `{name}`"))?;
+                        self.client
+                            .batch_execute(&format!("ALTER MATERIALIZED VIEW {staged} SWAP WITH {target}"))
+                            .await
+                            .with_context(|| format!("failed to swap `{name}`"))?;
+                        self.client
+                            .batch_execute(&format!("DROP MATERIALIZED VIEW {staged}"))
+                            .await
+                            .with_context(|| format!("failed to drop the old `{name}`"))?;
+                    }
+                    ReplaceStrategy::ReplaceSink => {
+                        let ddl = ddl.replacen(
+                            &format!("CREATE SINK IF NOT EXISTS {target}"),
+                            &format!("REPLACE SINK {target}"),
+                            1,
+                        );
+                        self.client
+                            .batch_execute(&ddl)
+                            .await
+                            .with_context(|| format!("failed to replace sink `{name}`"))?;
+                    }
+                    ReplaceStrategy::DropAndCreate => {
+                        self.client
+                            .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(*kind)))
+                            .await
+                            .with_context(|| format!("failed to drop `{name}`"))?;
+                        self.run_ddl(ddl)
+                            .await
+                            .with_context(|| format!("failed to recreate `{name}`"))?;
+                    }
+                }
+                self.record(name, *kind, Some(hash)).await?;
+            }
+            Change::DropRelation { kind, name, .. } => {
+                self.client
+                    .batch_execute(&format!(
+                        "DROP {} IF EXISTS {} CASCADE",
+                        kind_keyword(*kind),
+                        self.qualified(name)?
+                    ))
+                    .await
+                    .with_context(|| format!("failed to drop `{name}`"))?;
+                self.record(name, *kind, None).await?;
+            }
+            other => bail!("not a RisingWave change: {other:?}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! SQLMesh: write the rendered project and run `sqlmesh plan --auto-apply`, streaming output.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::render::Artifact;
+
+/// Files of the project under `dir` that differ from the rendering (relative to `sqlmesh/`).
+pub fn changed_files(artifacts: &[&Artifact], dir: &Path) -> Vec<String> {
+    artifacts
+        .iter()
+        .filter_map(|a| a.path.strip_prefix("sqlmesh/").map(|relative| (relative, a)))
+        .filter(|(relative, a)| std::fs::read(dir.join(relative)).ok().as_deref() != Some(a.content.as_bytes()))
+        .map(|(relative, _)| relative.to_string())
+        .collect()
+}
+
+pub fn write_project(artifacts: &[&Artifact], dir: &Path) -> anyhow::Result<()> {
+    for artifact in artifacts {
+        let Some(relative) = artifact.path.strip_prefix("sqlmesh/") else {
+            continue;
+        };
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, &artifact.content).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs `sqlmesh --gateway G plan --auto-apply --no-prompts` in `dir`, passing each output
+/// line to `line`; a non-zero exit is an error carrying SQLMesh's last lines.
+pub async fn plan(binary: &Path, dir: &Path, gateway: &str, mut line: impl FnMut(&str)) -> anyhow::Result<()> {
+    let mut child = tokio::process::Command::new(binary)
+        .args(["--gateway", gateway, "plan", "--auto-apply", "--no-prompts"])
+        .current_dir(dir)
+        .env("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot run `{}` (install SQLMesh, or pass --sqlmesh-bin)",
+                binary.display()
+            )
+        })?;
+    // Both pipes feed one channel so lines keep their order of arrival.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<String>(256);
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let out_sender = sender.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(text)) = stdout.next_line().await {
+            if out_sender.send(text).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok(Some(text)) = stderr.next_line().await {
+            if sender.send(text).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    while let Some(text) = receiver.recv().await {
+        line(&text);
+        tail.push_back(text);
+        if tail.len() > 20 {
+            tail.pop_front();
+        }
+    }
+    let status = child.wait().await?;
+    if !status.success() {
+        bail!(
+            "sqlmesh plan failed ({status}):\n{}",
+            tail.into_iter().collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(())
+}

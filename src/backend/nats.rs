@@ -85,6 +85,7 @@ impl Nats {
                 self.js
                     .create_stream(server_config(config, pipeline))
                     .await
+                    .map_err(storage_hint)
                     .with_context(|| format!("failed to create stream `{name}`"))?;
             }
             Change::UpdateStream { name, to, .. } => {
@@ -181,6 +182,17 @@ impl Nats {
             }
             tokio::time::sleep(StdDuration::from_millis(100)).await;
         }
+    }
+}
+
+/// JetStream reserves `max_bytes` up front; say what to do when the server cannot.
+fn storage_hint<E: std::error::Error + Send + Sync + 'static>(error: E) -> anyhow::Error {
+    let text = error.to_string();
+    let error = anyhow::Error::new(error);
+    if text.contains("10047") || text.contains("insufficient storage") {
+        error.context("the server cannot reserve the stream's max_bytes: lower max_bytes in the spec or raise the server's JetStream max_store")
+    } else {
+        error
     }
 }
 

@@ -140,15 +140,18 @@ pub async fn observe_and_diff(
             .extend(plan::risingwave::diff(&rendering.risingwave, &snapshot));
     }
     if let Some(settings) = &live.sqlmesh {
-        let files = rendering.files();
-        plan.changes.push(Change::ApplySqlmesh {
-            project_dir: settings.project_dir.display().to_string(),
-            gateway: settings
-                .gateway
-                .clone()
-                .unwrap_or_else(|| gateway_name(spec.sqlmesh.default_gateway).to_string()),
-            changed_files: sqlmesh::changed_files(&files, &settings.project_dir),
-        });
+        // SQLMesh computes its own diff; iotctl runs it when the project it renders changed.
+        let changed_files = sqlmesh::changed_files(&rendering.files(), &settings.project_dir);
+        if !changed_files.is_empty() {
+            plan.changes.push(Change::ApplySqlmesh {
+                project_dir: settings.project_dir.display().to_string(),
+                gateway: settings
+                    .gateway
+                    .clone()
+                    .unwrap_or_else(|| gateway_name(spec.sqlmesh.default_gateway).to_string()),
+                changed_files,
+            });
+        }
     }
     Ok(())
 }

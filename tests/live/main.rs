@@ -2,6 +2,7 @@
 //! Each test owns its servers, directories and databases, so tests run in parallel.
 //! A missing tool fails the test with the command that installs it (scripts/setup.sh).
 
+mod apply_systems;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;

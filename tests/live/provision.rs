@@ -71,7 +71,7 @@ fn apply_creates_every_stream_exactly_as_specified_and_reapply_writes_nothing() 
     assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
     let streams = nats.streams();
     let expected = [
-        ("FACTORY_TELEMETRY", "iot.>", 7 * 86_400, 53_687_091_200_i64, -1_i64),
+        ("FACTORY_TELEMETRY", "iot.>", 7 * 86_400, 10_737_418_240_i64, -1_i64),
         ("FACTORY_REPLAY", "replay.iot.>", 2 * 86_400, -1, -1),
         ("FACTORY_DLQ", "dlq.iot.>", 14 * 86_400, -1, -1),
         ("FACTORY_ALERTS", "alerts.iot.>", 7 * 86_400, -1, 10_000_000),
@@ -189,8 +189,8 @@ fn shrinking_retention_below_held_data_is_refused_without_allow_destructive() {
     publish(&nats, 100);
     let shrunk = factory_variant(dir.path(), "shrunk", |t| {
         t.replace(
-            "      max_bytes: 53687091200\n",
-            "      max_bytes: 53687091200\n      max_msgs: 10\n",
+            "      max_bytes: 10737418240\n",
+            "      max_bytes: 10737418240\n      max_msgs: 10\n",
         )
     });
     let refused = apply(&shrunk, &nats, &[]);

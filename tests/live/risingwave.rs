@@ -59,3 +59,53 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The full apply path against a real RisingWave (which must reach the test's nats-server on
+/// loopback): everything is created, then a re-plan is empty.
+#[test]
+fn apply_to_risingwave_converges() {
+    let Some(url) = risingwave_url() else {
+        eprintln!("skipped: IOTCTL_TEST_RISINGWAVE_URL is not set (no RisingWave on this machine)");
+        return;
+    };
+    let nats = super::harness::nats::TestNats::start();
+    let spec = super::common::root().join("examples/factory.yaml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_iotctl"))
+            .args(args)
+            .env("IOTCTL_WAREHOUSE_PASSWORD", "unused-by-this-test")
+            .output()
+            .unwrap()
+    };
+    let spec = spec.to_str().unwrap();
+    let applied = run(&[
+        "apply",
+        "-f",
+        spec,
+        "--nats-url",
+        &nats.url,
+        "--risingwave-url",
+        &url,
+        "--only",
+        "nats,risingwave",
+        "--yes",
+    ]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let plan = run(&[
+        "plan",
+        "-f",
+        spec,
+        "--nats-url",
+        &nats.url,
+        "--risingwave-url",
+        &url,
+        "--only",
+        "risingwave",
+        "--check",
+    ]);
+    assert!(
+        plan.status.success(),
+        "RisingWave did not converge:\n{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+}

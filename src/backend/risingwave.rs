@@ -28,6 +28,18 @@ fn kind_keyword(kind: RwKind) -> &'static str {
     }
 }
 
+/// A secret's value: from `$ENV`, or from the file named by `$ENV_FILE` (for mounted secrets).
+fn secret_value(env: &str) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var(env) {
+        return Ok(value);
+    }
+    if let Ok(path) = std::env::var(format!("{env}_FILE")) {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read ${env}_FILE (`{path}`)"))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    bail!("set ${env} or ${env}_FILE")
+}
+
 impl RisingWave {
     pub async fn connect(url: &str, schema: &str) -> anyhow::Result<RisingWave> {
         Ok(RisingWave {
@@ -120,19 +132,37 @@ impl RisingWave {
         Ok(())
     }
 
-    /// Runs DDL, waiting for background creation of materialized views to finish.
-    async fn run_ddl(&self, ddl: &str) -> anyhow::Result<()> {
+    /// Runs DDL as a background job and follows it in `rw_ddl_progress` until it finishes,
+    /// reporting progress lines; `WAIT` at the end makes completion certain.
+    async fn run_ddl(&self, ddl: &str, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
         self.client.batch_execute("SET BACKGROUND_DDL = true").await?;
         self.client.batch_execute(ddl).await?;
+        loop {
+            let Ok(rows) = self
+                .client
+                .query("SELECT ddl_statement, progress FROM rw_catalog.rw_ddl_progress", &[])
+                .await
+            else {
+                break;
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let statement: String = row.try_get(0).unwrap_or_default();
+                let done: String = row.try_get(1).unwrap_or_default();
+                progress(&format!("{}: {done}", statement.lines().next().unwrap_or_default()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
         self.client.batch_execute("WAIT").await?;
         Ok(())
     }
 
-    pub async fn execute(&self, change: &Change) -> anyhow::Result<()> {
+    pub async fn execute(&self, change: &Change, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
         match change {
             Change::CreateSecret { name, env } => {
-                let value = std::env::var(env)
-                    .map_err(|_| anyhow::anyhow!("secret `{name}` needs ${env}, which is not set"))?;
+                let value = secret_value(env).with_context(|| format!("cannot create secret `{name}`"))?;
                 // The value travels only in this statement; it is never printed or logged.
                 let statement = format!(
                     "CREATE SECRET {} WITH (backend = 'meta') AS {}",
@@ -148,7 +178,7 @@ impl RisingWave {
                 })?;
             }
             Change::CreateRelation { kind, name, ddl, hash } => {
-                self.run_ddl(ddl)
+                self.run_ddl(ddl, progress)
                     .await
                     .with_context(|| format!("failed to create {} `{name}`", kind.as_str()))?;
                 if *kind != RwKind::Schema {
@@ -172,7 +202,7 @@ impl RisingWave {
                         if !ddl.contains(&staged) {
                             bail!("cannot stage the new definition of `{name}`");
                         }
-                        self.run_ddl(&ddl)
+                        self.run_ddl(&ddl, progress)
                             .await
                             .with_context(|| format!("failed to build the new `{name}`"))?;
                         self.client
@@ -200,7 +230,7 @@ impl RisingWave {
                             .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(*kind)))
                             .await
                             .with_context(|| format!("failed to drop `{name}`"))?;
-                        self.run_ddl(ddl)
+                        self.run_ddl(ddl, progress)
                             .await
                             .with_context(|| format!("failed to recreate `{name}`"))?;
                     }

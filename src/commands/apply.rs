@@ -304,7 +304,14 @@ async fn execute(
             match change.system() {
                 System::Nats => live.nats.as_ref().expect("connected").execute(change, pipeline).await,
                 System::Warehouse => live.warehouse.as_mut().expect("connected").execute(change).await,
-                System::Risingwave => live.risingwave.as_ref().expect("connected").execute(change).await,
+                System::Risingwave => {
+                    let report = |line: &str| progress.set_message(format!("{} ({line})", change.describe()));
+                    live.risingwave
+                        .as_ref()
+                        .expect("connected")
+                        .execute(change, &report)
+                        .await
+                }
                 System::Sqlmesh => {
                     let settings = live.sqlmesh.as_ref().expect("configured");
                     let files = rendering.files();

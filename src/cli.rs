@@ -44,6 +44,97 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show streams, retention coverage, consumers and object drift
     Status(StatusArgs),
+    /// Replay a time range of telemetry into the replay stream (resumable, deduplicated)
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReplayArgs {
+    #[command(subcommand)]
+    pub command: Option<ReplayCommand>,
+
+    #[command(flatten)]
+    pub run: ReplayRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// List replays in the ledger
+    List(ReplayLedgerArgs),
+    /// Show one replay: range, filters, counts, checkpoint, status
+    Show(ReplayShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayLedgerArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayShowArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Replay id (from `replay list`)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayRunArgs {
+    /// Pipeline spec file
+    #[arg(long = "file", short = 'f', value_name = "SPEC")]
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Start: an RFC 3339 time or a duration ago (6h, 2d); by NATS receive time
+    #[arg(long)]
+    pub since: Option<String>,
+
+    /// End (exclusive of later messages): an RFC 3339 time or a duration ago
+    #[arg(long)]
+    pub until: Option<String>,
+
+    /// Only this site
+    #[arg(long)]
+    pub site: Option<String>,
+
+    /// Only this device type
+    #[arg(long)]
+    pub device_type: Option<String>,
+
+    /// Only this metric
+    #[arg(long)]
+    pub metric: Option<String>,
+
+    /// Only this device id (matched in the payload)
+    #[arg(long)]
+    pub device: Option<String>,
+
+    /// At most this many messages per second
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u64>,
+
+    /// Print counts, bytes and an estimated duration; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Continue an interrupted replay from its checkpoint
+    #[arg(long, value_name = "ID", conflicts_with_all = ["since", "until", "site", "device_type", "metric", "device"])]
+    pub resume: Option<String>,
+
+    /// Replay what remains even when --since is older than the oldest retained message
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::apply::run_plan(&printer, args),
         Command::Apply(args) => commands::apply::run_apply(&printer, args),
         Command::Status(args) => commands::status::run(&printer, args),
+        Command::Replay(args) => commands::replay::run(&printer, args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -30,7 +30,7 @@ impl Nats {
         let mut options = async_nats::ConnectOptions::new()
             .name("iotctl")
             .connection_timeout(StdDuration::from_secs(5))
-            .max_reconnects(5);
+            .max_reconnects(None);
         match &settings.auth {
             NatsAuth::None => {}
             NatsAuth::Credentials(path) => {

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod contract;
 pub mod render;
+pub mod replay;
 pub mod sample;
 pub mod status;
 pub mod validate;

@@ -7,5 +7,6 @@ mod apply_systems;
 mod common;
 mod harness;
 mod provision;
+mod replay;
 mod risingwave;
 mod sqlmesh;

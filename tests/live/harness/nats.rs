@@ -100,3 +100,41 @@ impl Drop for TestNats {
         let _ = self.child.wait();
     }
 }
+
+impl TestNats {
+    /// Stops the server and starts it again on the same port with the same store.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        self.child = Command::new(binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", &port, "-m", "-1", "--ports_file_dir"])
+            .arg(self._dir.path())
+            .arg("-sd")
+            .arg(self._dir.path().join("store"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server restarts");
+        let ports = self._dir.path().join(format!("nats-server_{}.ports", self.child.id()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ports)
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                self.monitoring = value["monitoring"][0]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://")
+                    .to_string();
+                break;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not come back");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        while self.try_get("/jsz").is_none() {
+            assert!(Instant::now() < deadline, "JetStream did not come back");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! `iotctl replay`: preflight, dry run, run / resume, and the ledger (`list`, `show`).
+
+use std::time::Instant;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{Outcome, load_spec};
+use crate::backend::nats::Nats;
+use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs};
+use crate::error::{CliError, Exit};
+use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions};
+use crate::output::Printer;
+use crate::settings::Settings;
+use crate::spec::streams::StreamRole;
+
+/// Rate used for duration estimates (messages/s); measured on these machines, see README.
+const ESTIMATE_RATE: f64 = 100_000.0;
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(e.into()))
+}
+
+pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
+    match &args.command {
+        Some(ReplayCommand::List(list)) => {
+            let (loaded, _) = load_spec(printer, &list.spec.file)?;
+            let settings = Settings::resolve(&list.connection, &loaded.spec).map_err(CliError::Usage)?;
+            runtime()?.block_on(async {
+                let nats = Nats::connect(&settings.nats).await?;
+                let records = Ledger::open(&nats.js).await?.list().await?;
+                if printer.is_json() {
+                    printer.json(&json!({"replays": records}));
+                } else {
+                    let mut table = printer.table(&[
+                        "id",
+                        "status",
+                        "since",
+                        "until",
+                        "filter",
+                        "read",
+                        "published",
+                        "dead-lettered",
+                        "checkpoint",
+                    ]);
+                    for r in &records {
+                        table.add_row(vec![
+                            r.id.clone(),
+                            format!("{:?}", r.status).to_lowercase(),
+                            r.since.clone(),
+                            r.until.clone().unwrap_or_else(|| "-".into()),
+                            r.subject_filter.clone(),
+                            r.counts.read.to_string(),
+                            r.counts.published.to_string(),
+                            r.counts.dead_lettered.to_string(),
+                            format!("{} / {}", r.checkpoint, r.end_sequence),
+                        ]);
+                    }
+                    printer.data(&format!("{table}\n"));
+                }
+                Ok(Exit::Ok)
+            })
+        }
+        Some(ReplayCommand::Show(show)) => {
+            let (loaded, _) = load_spec(printer, &show.spec.file)?;
+            let settings = Settings::resolve(&show.connection, &loaded.spec).map_err(CliError::Usage)?;
+            runtime()?.block_on(async {
+                let nats = Nats::connect(&settings.nats).await?;
+                let Some(record) = Ledger::open(&nats.js).await?.get(&show.id).await? else {
+                    return Err(CliError::usage(anyhow::anyhow!(
+                        "no replay `{}` in the ledger (see `iotctl replay list`)",
+                        show.id
+                    )));
+                };
+                if printer.is_json() {
+                    printer.json(&serde_json::to_value(&record).unwrap_or_default());
+                } else {
+                    printer.data(&summary(printer, &record, None));
+                }
+                Ok(Exit::Ok)
+            })
+        }
+        None => run_replay(printer, &args.run),
+    }
+}
+
+fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>) -> String {
+    let mut table = printer.table(&["replay", &record.id]);
+    let mut row = |k: &str, v: String| {
+        table.add_row(vec![k.to_string(), v]);
+    };
+    row("status", format!("{:?}", record.status).to_lowercase());
+    row(
+        "range",
+        format!(
+            "{} → {}",
+            record.since,
+            record
+                .until
+                .clone()
+                .unwrap_or_else(|| format!("sequence {}", record.end_sequence))
+        ),
+    );
+    row("subject filter", record.subject_filter.clone());
+    if let Some(device) = &record.filters.device {
+        row("device", device.clone());
+    }
+    row("read", format!("{} of {}", record.counts.read, record.total));
+    row("published to replay", record.counts.published.to_string());
+    row("already present (deduplicated)", record.counts.duplicates.to_string());
+    row("dead-lettered", record.counts.dead_lettered.to_string());
+    row("skipped by filter", record.counts.skipped.to_string());
+    row("bytes read", record.counts.bytes.to_string());
+    row(
+        "checkpoint",
+        format!("sequence {} (end {})", record.checkpoint, record.end_sequence),
+    );
+    if let Some(seconds) = elapsed {
+        row(
+            "duration",
+            format!(
+                "{seconds:.2} s ({:.0} msg/s)",
+                record.counts.read as f64 / seconds.max(1e-6)
+            ),
+        );
+    }
+    format!("{table}\n")
+}
+
+struct Progress<'a> {
+    printer: &'a Printer,
+    bar: indicatif::ProgressBar,
+}
+
+impl Observer for Progress<'_> {
+    fn progress(&mut self, record: &ReplayRecord, rate: f64) {
+        if self.printer.is_json() {
+            self.printer.data(&format!(
+                "{}\n",
+                json!({"event": "progress", "id": record.id, "read": record.counts.read, "total": record.total, "published": record.counts.published, "dead_lettered": record.counts.dead_lettered, "checkpoint": record.checkpoint, "rate": rate.round(), "eta_seconds": ((record.total.saturating_sub(record.counts.read)) as f64 / rate.max(1.0)).round()})
+            ));
+        } else {
+            self.bar.set_position(record.counts.read);
+            self.bar.set_message(format!(
+                "{} published, {} dead-lettered, {:.0} msg/s",
+                record.counts.published, record.counts.dead_lettered, rate
+            ));
+        }
+    }
+}
+
+fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
+    // Checked here rather than by clap, which cannot mix required flags with `list`/`show`.
+    let Some(file) = &args.file else {
+        return Err(CliError::usage(anyhow::anyhow!("replay needs -f SPEC")));
+    };
+    if args.since.is_none() && args.resume.is_none() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "replay needs --since (or --resume ID)"
+        )));
+    }
+    let (loaded, _) = load_spec(printer, file)?;
+    let spec = &loaded.spec;
+    let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
+    let now = OffsetDateTime::now_utc();
+    let check_name = |what: &str, value: &Option<String>, known: Vec<&str>| -> Result<(), CliError> {
+        match value {
+            Some(v) if !known.contains(&v.as_str()) => Err(CliError::usage(anyhow::anyhow!(
+                "--{what} `{v}` is not in the spec (known: {})",
+                known.join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    };
+    check_name("site", &args.site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
+    check_name(
+        "device-type",
+        &args.device_type,
+        spec.device_types.iter().map(|d| d.name.as_str()).collect(),
+    )?;
+    check_name(
+        "metric",
+        &args.metric,
+        spec.device_types
+            .iter()
+            .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()))
+            .collect(),
+    )?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|u| replay::parse_instant(u, now))
+        .transpose()
+        .map_err(|e| CliError::usage(anyhow::anyhow!("--until: {e}")))?;
+    let source = spec.stream(StreamRole::Telemetry).name.to_string();
+    runtime()?.block_on(async {
+        let nats = Nats::connect(&settings.nats).await?;
+        let ledger = Ledger::open(&nats.js).await?;
+        let mut record = match &args.resume {
+            Some(id) => {
+                let Some(record) = ledger.get(id).await? else {
+                    return Err(CliError::usage(anyhow::anyhow!("no replay `{id}` in the ledger (see `iotctl replay list`)")));
+                };
+                if record.status == ReplayStatus::Completed {
+                    printer.note(&format!("replay {id} already completed; nothing to resume"));
+                    return Ok(Exit::Ok);
+                }
+                record
+            }
+            None => {
+                let since_text = args.since.as_deref().unwrap_or_default();
+                let since = replay::parse_instant(since_text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
+                if until.is_some_and(|u| u <= since) {
+                    return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
+                }
+                let filters = Filters { site: args.site.clone(), device_type: args.device_type.clone(), metric: args.metric.clone(), device: args.device.clone() };
+                let subject = filters.subject(&spec.nats.subject_prefix);
+                let mut stream = nats.js.get_stream(&source).await.map_err(|e| CliError::Runtime(anyhow::anyhow!("no telemetry stream `{source}`: {e} (run `iotctl apply` first)")))?;
+                let preflight = replay::preflight(&mut stream, &subject, since).await?;
+                if args.dry_run {
+                    let seconds = preflight.messages as f64 / args.rate.map_or(ESTIMATE_RATE, |r| (r as f64).min(ESTIMATE_RATE));
+                    if printer.is_json() {
+                        printer.json(&json!({"dry_run": true, "preflight": preflight, "estimated_seconds": seconds}));
+                    } else {
+                        let mut table = printer.table(&["subject filter", "messages", "bytes (est.)", "duration (est.)", "missing from retention"]);
+                        table.add_row(vec![preflight.subject_filter.clone(), preflight.messages.to_string(), preflight.estimated_bytes.to_string(), format!("{seconds:.1} s"), preflight.missing.clone().unwrap_or_else(|| "-".into())]);
+                        printer.data(&format!("{table}\n"));
+                        printer.note("dry run: nothing was written");
+                    }
+                    return Ok(Exit::Ok);
+                }
+                if let Some(missing) = &preflight.missing
+                    && !args.allow_partial
+                {
+                    printer.error(
+                        &anyhow::anyhow!("--since is {missing} older than the oldest message the stream retains ({}); nothing was replayed", preflight.oldest.clone().unwrap_or_default()),
+                        Some("replay what remains with --allow-partial, or pick a later --since"),
+                    );
+                    return Ok(Exit::CheckFailed);
+                }
+                let since_text = since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                ReplayRecord {
+                    id: replay::new_id(now),
+                    pipeline: spec.pipeline.name.to_string(),
+                    source_stream: source.clone(),
+                    since: since_text,
+                    until: until.map(|u| u.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                    subject_filter: subject,
+                    filters,
+                    end_sequence: preflight.end_sequence,
+                    total: preflight.messages,
+                    checkpoint: preflight.start_sequence.saturating_sub(1),
+                    status: ReplayStatus::Running,
+                    counts: Default::default(),
+                    started_at: now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    updated_at: String::new(),
+                    rate_limit: args.rate,
+                }
+            }
+        };
+        let bar = printer.progress(record.total, &format!("replay {}", record.id));
+        let mut observer = Progress { printer, bar: bar.clone() };
+        let started = Instant::now();
+        let options = RunOptions { rate_limit: args.rate.or(record.rate_limit) };
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let result = replay::run(&nats.js, spec, &ledger, &mut record, &options, &mut observer, stop).await;
+        bar.finish_and_clear();
+        if let Err(e) = result {
+            record.status = ReplayStatus::Failed;
+            let _ = ledger.save(&record).await;
+            return Err(CliError::Runtime(e.context(format!("replay {} failed; resume with: iotctl replay -f {} --resume {}", record.id, file.display(), record.id))));
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if printer.is_json() {
+            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed})));
+        } else {
+            printer.data(&summary(printer, &record, Some(elapsed)));
+        }
+        if record.status == ReplayStatus::Interrupted {
+            printer.note(&format!("interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}", file.display(), record.id));
+            return Ok(Exit::Runtime);
+        }
+        Ok(Exit::Ok)
+    })
+}

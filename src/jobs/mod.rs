@@ -1,0 +1,3 @@
+//! Long-running jobs: bounded concurrency, progress, Ctrl-C, resumable.
+
+pub mod replay;

@@ -1,0 +1,631 @@
+//! Backfill replays: read a time range of the telemetry stream with an ordered consumer,
+//! validate each event against the contract, republish valid ones under the replay root (with
+//! a `Nats-Msg-Id` derived from source stream and sequence, so a repeat stores nothing) and send
+//! invalid ones to the dead-letter stream with their reason. The last source sequence acked in
+//! order is checkpointed to a NATS KV ledger at least every second; `--resume` continues there.
+
+use std::collections::VecDeque;
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::{Context, bail};
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::contract::payload::PayloadValidator;
+use crate::spec::Spec;
+use crate::spec::duration::Duration;
+use crate::spec::streams::StreamRole;
+
+pub const LEDGER_BUCKET: &str = "iotctl_replays";
+/// In-flight publishes; kept below async-nats' default max_ack_inflight (5000).
+pub const WINDOW: usize = 2048;
+
+pub const HEADER_SUBJECT: &str = "Iotctl-Original-Subject";
+pub const HEADER_SEQUENCE: &str = "Iotctl-Original-Sequence";
+pub const HEADER_REASON: &str = "Iotctl-Reason";
+pub const HEADER_REPLAY: &str = "Iotctl-Replay-Id";
+
+/// `--since` / `--until`: an RFC 3339 instant or a duration before `now` (`6h`).
+pub fn parse_instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Ok(at.to_offset(time::UtcOffset::UTC));
+    }
+    match Duration::parse(text) {
+        Ok(ago) => Ok(now - StdDuration::from_millis(ago.as_millis())),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time (2026-11-21T18:00:00Z) nor a duration (6h, 2d)"
+        )),
+    }
+}
+
+/// The filters a replay selects events with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filters {
+    pub site: Option<String>,
+    pub device_type: Option<String>,
+    pub metric: Option<String>,
+    /// Matched against the payload's `device_id` (it is not in the subject).
+    pub device: Option<String>,
+}
+
+impl Filters {
+    /// The subject filter on the telemetry stream: `{prefix}.{site|*}.{device_type|*}.{metric|*}`.
+    pub fn subject(&self, prefix: &str) -> String {
+        let token = |t: &Option<String>| t.clone().unwrap_or_else(|| "*".into());
+        format!(
+            "{prefix}.{}.{}.{}",
+            token(&self.site),
+            token(&self.device_type),
+            token(&self.metric)
+        )
+    }
+}
+
+/// Where a replayed event goes: the original subject under the replay root.
+pub fn replay_subject(original: &str) -> String {
+    format!("{}.{original}", StreamRole::Replay.root().unwrap_or("replay"))
+}
+
+pub fn dead_letter_subject(original: &str) -> String {
+    format!("{}.{original}", StreamRole::DeadLetter.root().unwrap_or("dlq"))
+}
+
+/// The dedupe id of a source message: the same event replayed twice stores once.
+pub fn message_id(stream: &str, sequence: u64) -> String {
+    format!("{stream}:{sequence}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayStatus {
+    Running,
+    Interrupted,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Source messages read in the range.
+    pub read: u64,
+    /// Republished into the replay stream (including ones the server already had).
+    pub published: u64,
+    /// Publishes the server recognised as repeats (same Nats-Msg-Id) and did not store.
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+    /// Read but not matching `--device`.
+    pub skipped: u64,
+    pub bytes: u64,
+}
+
+/// One replay in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRecord {
+    pub id: String,
+    pub pipeline: String,
+    pub source_stream: String,
+    pub since: String,
+    pub until: Option<String>,
+    pub subject_filter: String,
+    pub filters: Filters,
+    /// The stream's last sequence when the replay started: nothing after it is replayed.
+    pub end_sequence: u64,
+    /// Matching messages in the range when the replay started.
+    pub total: u64,
+    /// The last source sequence whose outcome was acked, in order; resume starts after it.
+    pub checkpoint: u64,
+    pub status: ReplayStatus,
+    pub counts: Counts,
+    pub started_at: String,
+    pub updated_at: String,
+    pub rate_limit: Option<u64>,
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn new_id(now: OffsetDateTime) -> String {
+    let random = std::process::id() as u64 ^ (now.unix_timestamp_nanos() as u64).rotate_left(17);
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{:04x}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        random & 0xffff
+    )
+}
+
+/// What a dry run or a preflight learns about the range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub subject_filter: String,
+    pub messages: u64,
+    pub estimated_bytes: u64,
+    pub start_sequence: u64,
+    pub end_sequence: u64,
+    /// How much of the requested range the stream no longer holds.
+    pub missing: Option<String>,
+    pub oldest: Option<String>,
+}
+
+pub struct Ledger {
+    store: kv::Store,
+}
+
+impl Ledger {
+    pub async fn open(js: &jetstream::Context) -> anyhow::Result<Ledger> {
+        if let Ok(store) = js.get_key_value(LEDGER_BUCKET).await {
+            return Ok(Ledger { store });
+        }
+        let config = kv::Config {
+            bucket: LEDGER_BUCKET.into(),
+            history: 1,
+            max_age: StdDuration::from_secs(30 * 86_400),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        let store = match js.create_key_value(config).await {
+            Ok(store) => store,
+            Err(_) => js
+                .get_key_value(LEDGER_BUCKET)
+                .await
+                .context("cannot open the replay ledger")?,
+        };
+        Ok(Ledger { store })
+    }
+
+    pub async fn save(&self, record: &ReplayRecord) -> anyhow::Result<()> {
+        self.store
+            .put(&record.id, serde_json::to_vec(record)?.into())
+            .await
+            .context("cannot write the replay checkpoint")?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<ReplayRecord>> {
+        let Some(value) = self.store.get(id).await.context("cannot read the replay ledger")? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            serde_json::from_slice(&value).context("unreadable replay record")?,
+        ))
+    }
+
+    pub async fn list(&self) -> anyhow::Result<Vec<ReplayRecord>> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut stream = self.store.keys().await.context("cannot list replays")?;
+        while let Some(key) = stream.next().await {
+            keys.push(key?);
+        }
+        let mut records = Vec::new();
+        for key in keys {
+            if let Some(record) = self.get(&key).await? {
+                records.push(record);
+            }
+        }
+        records.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        Ok(records)
+    }
+}
+
+/// Counts the messages matching `filter` from `start` on, using a short-lived consumer.
+async fn count_from(
+    stream: &stream::Stream,
+    filter: &str,
+    start: consumer::DeliverPolicy,
+) -> anyhow::Result<(u64, u64)> {
+    let mut probe = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: filter.to_string(),
+            deliver_policy: start,
+            inactive_threshold: StdDuration::from_secs(5),
+            ..Default::default()
+        })
+        .await
+        .context("cannot count the range")?;
+    let info = probe.info().await?;
+    let (pending, start_sequence) = (info.num_pending, info.delivered.stream_sequence + 1);
+    let name = info.name.clone();
+    let _ = stream.delete_consumer(&name).await;
+    Ok((pending, start_sequence))
+}
+
+/// Resolves the range against the telemetry stream.
+pub async fn preflight(stream: &mut stream::Stream, filter: &str, since: OffsetDateTime) -> anyhow::Result<Preflight> {
+    let info = stream.info().await.context("cannot read the telemetry stream")?.clone();
+    let state = &info.state;
+    let (messages, start_sequence) = count_from(
+        stream,
+        filter,
+        consumer::DeliverPolicy::ByStartTime { start_time: since },
+    )
+    .await?;
+    let average = if state.messages > 0 {
+        state.bytes / state.messages
+    } else {
+        0
+    };
+    let oldest = (state.messages > 0).then_some(state.first_timestamp);
+    // Only history the stream has dropped is missing; a young stream simply has less of it.
+    let dropped_history = state.first_sequence > 1;
+    let missing = oldest
+        .filter(|first| dropped_history && *first > since)
+        .map(|first| Duration::from_secs((first - since).whole_seconds().max(0) as u64).to_string());
+    Ok(Preflight {
+        subject_filter: filter.to_string(),
+        messages,
+        estimated_bytes: messages * average,
+        start_sequence,
+        end_sequence: state.last_sequence,
+        missing,
+        oldest: oldest.map(rfc3339),
+    })
+}
+
+/// A publish waiting for its ack, kept whole so it can be sent again after a failure.
+struct InFlight {
+    sequence: u64,
+    subject: String,
+    payload: Bytes,
+    headers: HeaderMap,
+    dead_letter: bool,
+    /// Whether this outcome is published at all (events skipped by `--device` are not).
+    publishes: bool,
+    ack: Option<jetstream::context::PublishAckFuture>,
+}
+
+/// Progress callbacks; the command decides how to show them.
+pub trait Observer {
+    fn progress(&mut self, record: &ReplayRecord, rate: f64);
+}
+
+pub struct RunOptions {
+    pub rate_limit: Option<u64>,
+}
+
+/// Runs (or resumes) `record` until the range is done, `stop` resolves, or an error. The
+/// record is updated in place and checkpointed to `ledger`.
+pub async fn run(
+    js: &jetstream::Context,
+    spec: &Spec,
+    ledger: &Ledger,
+    record: &mut ReplayRecord,
+    options: &RunOptions,
+    observer: &mut dyn Observer,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let validator = PayloadValidator::for_spec(spec)?;
+    let stream = js
+        .get_stream(&record.source_stream)
+        .await
+        .with_context(|| format!("no telemetry stream `{}`", record.source_stream))?;
+    let start = consumer::DeliverPolicy::ByStartSequence {
+        start_sequence: record.checkpoint + 1,
+    };
+    let (remaining, _) = count_from(&stream, &record.subject_filter, start).await?;
+    record.status = ReplayStatus::Running;
+    ledger.save(record).await?;
+    let until = match &record.until {
+        Some(text) => Some(OffsetDateTime::parse(
+            text,
+            &time::format_description::well_known::Rfc3339,
+        )?),
+        None => None,
+    };
+    let prefix_tokens = spec.nats.subject_prefix.split('.').count();
+    let mut window: VecDeque<InFlight> = VecDeque::with_capacity(WINDOW);
+    let started = Instant::now();
+    let mut last_save = Instant::now();
+    let mut handled: u64 = 0;
+    let mut interrupted = false;
+    tokio::pin!(stop);
+
+    if remaining > 0 {
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: record.subject_filter.clone(),
+                deliver_policy: start,
+                ..Default::default()
+            })
+            .await
+            .context("cannot start reading the telemetry stream")?;
+        let mut messages = consumer.messages().await.context("cannot read the telemetry stream")?;
+        let mut errors_since: Option<Instant> = None;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    interrupted = true;
+                    break;
+                }
+                next = messages.next() => next,
+            };
+            let message = match next {
+                None => break,
+                Some(Ok(message)) => {
+                    errors_since = None;
+                    message
+                }
+                Some(Err(e)) => {
+                    // The ordered consumer recreates itself after gaps and reconnects.
+                    let first = *errors_since.get_or_insert_with(Instant::now);
+                    if first.elapsed() > StdDuration::from_secs(120) {
+                        return Err(
+                            anyhow::Error::new(e).context("reading the telemetry stream kept failing for 2 minutes")
+                        );
+                    }
+                    tokio::time::sleep(StdDuration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let info = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("message without JetStream metadata: {e}"))?;
+            let (sequence, published, pending) = (info.stream_sequence, info.published, info.pending);
+            if sequence > record.end_sequence || until.is_some_and(|u| published > u) {
+                break;
+            }
+            let original = message.subject.to_string();
+            record.counts.read += 1;
+            record.counts.bytes += message.payload.len() as u64;
+            let outcome = classify(
+                &validator,
+                &original,
+                &message.payload,
+                prefix_tokens,
+                record.filters.device.as_deref(),
+            );
+            let item = match outcome {
+                Outcome::Skip => InFlight {
+                    sequence,
+                    subject: String::new(),
+                    payload: Bytes::new(),
+                    headers: HeaderMap::new(),
+                    dead_letter: false,
+                    publishes: false,
+                    ack: None,
+                },
+                Outcome::Valid => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(HEADER_REPLAY, record.id.as_str());
+                    InFlight {
+                        sequence,
+                        subject: replay_subject(&original),
+                        payload: message.payload.clone(),
+                        headers,
+                        dead_letter: false,
+                        publishes: true,
+                        ack: None,
+                    }
+                }
+                Outcome::Invalid(reason) => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(HEADER_SUBJECT, original.as_str());
+                    headers.insert(HEADER_SEQUENCE, sequence.to_string().as_str());
+                    headers.insert(HEADER_REASON, reason.as_str());
+                    headers.insert(HEADER_REPLAY, record.id.as_str());
+                    InFlight {
+                        sequence,
+                        subject: dead_letter_subject(&original),
+                        payload: message.payload.clone(),
+                        headers,
+                        dead_letter: true,
+                        publishes: true,
+                        ack: None,
+                    }
+                }
+            };
+            let mut item = item;
+            if item.publishes {
+                // A publish that cannot even be sent (server away) is retried when settled.
+                item.ack = publish(js, &record.source_stream, &item).await.ok();
+            }
+            window.push_back(item);
+            handled += 1;
+            while window.len() >= WINDOW {
+                settle_front(js, &mut window, record).await?;
+            }
+            if last_save.elapsed() >= StdDuration::from_millis(500) {
+                // Drain the window so the saved checkpoint is exact; one round trip per tick.
+                while !window.is_empty() {
+                    settle_front(js, &mut window, record).await?;
+                }
+                record.updated_at = rfc3339(OffsetDateTime::now_utc());
+                ledger.save(record).await?;
+                observer.progress(
+                    record,
+                    record.counts.read as f64 / started.elapsed().as_secs_f64().max(1e-3),
+                );
+                last_save = Instant::now();
+            }
+            if let Some(limit) = options.rate_limit {
+                let due = StdDuration::from_secs_f64(handled as f64 / limit.max(1) as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            if pending == 0 || handled >= remaining || sequence >= record.end_sequence {
+                break;
+            }
+        }
+    }
+    // Flush: every outcome acked, in order, before the final checkpoint.
+    while !window.is_empty() {
+        settle_front(js, &mut window, record).await?;
+    }
+    record.updated_at = rfc3339(OffsetDateTime::now_utc());
+    record.status = if interrupted {
+        ReplayStatus::Interrupted
+    } else {
+        ReplayStatus::Completed
+    };
+    ledger.save(record).await?;
+    observer.progress(
+        record,
+        record.counts.read as f64 / started.elapsed().as_secs_f64().max(1e-3),
+    );
+    Ok(())
+}
+
+enum Outcome {
+    Valid,
+    Invalid(String),
+    Skip,
+}
+
+/// Contract check of one source message: JSON, the schema, and subject tokens = payload.
+fn classify(
+    validator: &PayloadValidator,
+    subject: &str,
+    payload: &[u8],
+    prefix_tokens: usize,
+    device: Option<&str>,
+) -> Outcome {
+    let value: serde_json::Value = match serde_json::from_slice(payload) {
+        Ok(value) => value,
+        Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
+    };
+    if let Some(device) = device
+        && value.get("device_id").and_then(|d| d.as_str()) != Some(device)
+    {
+        return Outcome::Skip;
+    }
+    let violations = validator.violations(&value);
+    if let Some(first) = violations.first() {
+        let at = if first.pointer.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", first.pointer)
+        };
+        return Outcome::Invalid(format!("{at}{}", first.message).chars().take(512).collect());
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    if tokens.len() != prefix_tokens + 3 {
+        return Outcome::Invalid(format!(
+            "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
+        ));
+    }
+    for (offset, field) in ["site", "device_type", "metric"].iter().enumerate() {
+        if value.get(*field).and_then(|v| v.as_str()) != Some(tokens[prefix_tokens + offset]) {
+            return Outcome::Invalid(format!("payload {field} does not match subject `{subject}`"));
+        }
+    }
+    Outcome::Valid
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    source: &str,
+    item: &InFlight,
+) -> anyhow::Result<jetstream::context::PublishAckFuture> {
+    let id = if item.dead_letter {
+        format!("dlq:{}", message_id(source, item.sequence))
+    } else {
+        message_id(source, item.sequence)
+    };
+    let message = jetstream::message::PublishMessage::build()
+        .payload(item.payload.clone())
+        .headers(item.headers.clone())
+        .message_id(id);
+    let subject: Subject = item.subject.clone().into();
+    js.send_publish(subject, message).await.context("cannot publish")
+}
+
+/// Waits for the oldest publish's ack and advances the checkpoint past it. While the server
+/// is away the publish is retried, and every later one in the window is sent again at once
+/// (the Msg-Id makes repeats harmless) rather than awaited one timeout at a time.
+async fn settle_front(
+    js: &jetstream::Context,
+    window: &mut VecDeque<InFlight>,
+    record: &mut ReplayRecord,
+) -> anyhow::Result<()> {
+    let source = record.source_stream.clone();
+    let mut attempt = 0u32;
+    loop {
+        let front = window.front_mut().expect("settle_front needs an in-flight item");
+        if !front.publishes {
+            let item = window.pop_front().expect("non-empty");
+            record.counts.skipped += 1;
+            record.checkpoint = record.checkpoint.max(item.sequence);
+            return Ok(());
+        }
+        let result = match front.ack.take() {
+            Some(ack) => ack.await.map_err(anyhow::Error::from),
+            None => match publish(js, &source, front).await {
+                Ok(ack) => ack.await.map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(ack) => {
+                let item = window.pop_front().expect("non-empty");
+                if ack.duplicate {
+                    record.counts.duplicates += 1;
+                }
+                if item.dead_letter {
+                    record.counts.dead_lettered += 1;
+                } else {
+                    record.counts.published += 1;
+                }
+                record.checkpoint = record.checkpoint.max(item.sequence);
+                return Ok(());
+            }
+            Err(e) => {
+                attempt += 1;
+                if attempt > 240 {
+                    bail!(
+                        "publishing source sequence {} kept failing for a minute: {e:#}",
+                        window.front().map_or(0, |f| f.sequence)
+                    );
+                }
+                tokio::time::sleep(StdDuration::from_millis(250)).await;
+                for item in window.iter_mut().skip(1).filter(|i| i.publishes) {
+                    item.ack = publish(js, &source, item).await.ok();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_parse_as_rfc3339_or_durations_ago() {
+        let now =
+            OffsetDateTime::parse("2026-11-22T12:00:00Z", &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(
+            parse_instant("6h", now).unwrap(),
+            now - StdDuration::from_secs(6 * 3600)
+        );
+        assert_eq!(
+            rfc3339(parse_instant("2026-11-21T18:00:00+01:00", now).unwrap()),
+            "2026-11-21T17:00:00Z"
+        );
+        assert!(parse_instant("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn filters_build_subjects_and_ids() {
+        let filters = Filters {
+            site: Some("berlin".into()),
+            metric: Some("temp".into()),
+            ..Default::default()
+        };
+        assert_eq!(filters.subject("iot"), "iot.berlin.*.temp");
+        assert_eq!(Filters::default().subject("fleet.eu"), "fleet.eu.*.*.*");
+        assert_eq!(replay_subject("iot.berlin.press.temp"), "replay.iot.berlin.press.temp");
+        assert_eq!(dead_letter_subject("iot.a.b.c"), "dlq.iot.a.b.c");
+        assert_eq!(message_id("T", 42), "T:42");
+    }
+}

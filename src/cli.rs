@@ -135,6 +135,20 @@ pub struct ReplayRunArgs {
     /// Replay what remains even when --since is older than the oldest retained message
     #[arg(long)]
     pub allow_partial: bool,
+
+    /// Where valid events go: the replay stream, or the warehouse's raw table (upsert)
+    #[arg(long, value_enum, default_value_t = ReplayTarget::Replay)]
+    pub to: ReplayTarget,
+
+    /// After a warehouse load, re-run the SQLMesh daily models for the days covered
+    #[arg(long, requires = "sqlmesh_dir")]
+    pub restate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayTarget {
+    Replay,
+    Warehouse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -5,3 +5,4 @@ pub mod postgres;
 pub mod risingwave;
 pub mod sqlmesh;
 pub mod warehouse;
+pub mod warehouse_load;

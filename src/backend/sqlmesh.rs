@@ -34,9 +34,37 @@ pub fn write_project(artifacts: &[&Artifact], dir: &Path) -> anyhow::Result<()> 
 
 /// Runs `sqlmesh --gateway G plan --auto-apply --no-prompts` in `dir`, passing each output
 /// line to `line`; a non-zero exit is an error carrying SQLMesh's last lines.
-pub async fn plan(binary: &Path, dir: &Path, gateway: &str, mut line: impl FnMut(&str)) -> anyhow::Result<()> {
+pub async fn plan(binary: &Path, dir: &Path, gateway: &str, line: impl FnMut(&str)) -> anyhow::Result<()> {
+    run(
+        binary,
+        dir,
+        &["--gateway", gateway, "plan", "--auto-apply", "--no-prompts"],
+        line,
+    )
+    .await
+}
+
+/// Re-runs `models` for the days `start` … `end` (a restatement of production).
+pub async fn restate(
+    binary: &Path,
+    dir: &Path,
+    gateway: &str,
+    models: &[&str],
+    start: &str,
+    end: &str,
+    line: impl FnMut(&str),
+) -> anyhow::Result<()> {
+    let mut args = vec!["--gateway", gateway, "plan"];
+    for model in models {
+        args.extend(["--restate-model", model]);
+    }
+    args.extend(["--start", start, "--end", end, "--auto-apply", "--no-prompts"]);
+    run(binary, dir, &args, line).await
+}
+
+async fn run(binary: &Path, dir: &Path, args: &[&str], mut line: impl FnMut(&str)) -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new(binary)
-        .args(["--gateway", gateway, "plan", "--auto-apply", "--no-prompts"])
+        .args(args)
         .current_dir(dir)
         .env("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
         .stdout(Stdio::piped())

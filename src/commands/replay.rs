@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use super::{Outcome, load_spec};
 use crate::backend::nats::Nats;
-use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs};
+use crate::backend::warehouse_load::WarehouseLoader;
+use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
 use crate::error::{CliError, Exit};
-use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions};
+use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions, Target};
 use crate::output::Printer;
 use crate::settings::Settings;
 use crate::spec::streams::StreamRole;
@@ -259,6 +260,12 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                     started_at: now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
                     updated_at: String::new(),
                     rate_limit: args.rate,
+                    target: match args.to {
+                        ReplayTarget::Replay => "replay".into(),
+                        ReplayTarget::Warehouse => "warehouse".into(),
+                    },
+                    first_day: None,
+                    last_day: None,
                 }
             }
         };
@@ -269,7 +276,15 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let result = replay::run(&nats.js, spec, &ledger, &mut record, &options, &mut observer, stop).await;
+        let mut target = if record.target == "warehouse" {
+            let Some(url) = &settings.warehouse_url else {
+                return Err(CliError::usage(anyhow::anyhow!("--to warehouse needs --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}", spec.warehouse.password_env)));
+            };
+            Target::Warehouse(WarehouseLoader::connect(url, spec).await?)
+        } else {
+            Target::Stream
+        };
+        let result = replay::run(&nats.js, spec, &ledger, &mut record, &mut target, &options, &mut observer, stop).await;
         bar.finish_and_clear();
         if let Err(e) = result {
             record.status = ReplayStatus::Failed;
@@ -285,6 +300,20 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         if record.status == ReplayStatus::Interrupted {
             printer.note(&format!("interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}", file.display(), record.id));
             return Ok(Exit::Runtime);
+        }
+        if args.restate
+            && let (Some(first), Some(last), Some(sqlmesh)) = (&record.first_day, &record.last_day, &settings.sqlmesh)
+        {
+            let names = crate::render::sqlmesh::model_names(spec);
+            let gateway = sqlmesh.gateway.clone().unwrap_or_else(|| crate::render::sqlmesh::gateway_name(spec.sqlmesh.default_gateway).to_string());
+            printer.note(&format!("restating {} and {} for {first} … {last}", names.device_metrics, names.site_rollup));
+            let quiet = printer.quiet || printer.is_json();
+            crate::backend::sqlmesh::restate(&sqlmesh.binary, &sqlmesh.project_dir, &gateway, &[&names.device_metrics, &names.site_rollup], first, last, |line| {
+                if !quiet {
+                    eprintln!("  sqlmesh | {line}");
+                }
+            })
+            .await?;
         }
         Ok(Exit::Ok)
     })

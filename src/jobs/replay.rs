@@ -123,7 +123,30 @@ pub struct ReplayRecord {
     pub started_at: String,
     pub updated_at: String,
     pub rate_limit: Option<u64>,
+    /// `replay` (the replay stream) or `warehouse` (the raw-telemetry table).
+    #[serde(default = "replay_target")]
+    pub target: String,
+    /// UTC days of the events written, for `--restate` (YYYY-MM-DD).
+    #[serde(default)]
+    pub first_day: Option<String>,
+    #[serde(default)]
+    pub last_day: Option<String>,
 }
+
+fn replay_target() -> String {
+    "replay".to_string()
+}
+
+/// Where valid events go.
+pub enum Target {
+    /// Republished into the replay stream.
+    Stream,
+    /// Upserted into the warehouse's raw table.
+    Warehouse(crate::backend::warehouse_load::WarehouseLoader),
+}
+
+/// Rows per warehouse COPY batch.
+const WAREHOUSE_BATCH: usize = 20_000;
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
@@ -280,6 +303,8 @@ struct InFlight {
     dead_letter: bool,
     /// Whether this outcome is published at all (events skipped by `--device` are not).
     publishes: bool,
+    /// A valid event queued for the warehouse batch (counted when the batch commits).
+    loaded: bool,
     ack: Option<jetstream::context::PublishAckFuture>,
 }
 
@@ -294,11 +319,13 @@ pub struct RunOptions {
 
 /// Runs (or resumes) `record` until the range is done, `stop` resolves, or an error. The
 /// record is updated in place and checkpointed to `ledger`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     js: &jetstream::Context,
     spec: &Spec,
     ledger: &Ledger,
     record: &mut ReplayRecord,
+    target: &mut Target,
     options: &RunOptions,
     observer: &mut dyn Observer,
     stop: impl std::future::Future<Output = ()>,
@@ -327,6 +354,9 @@ pub async fn run(
     let mut last_save = Instant::now();
     let mut handled: u64 = 0;
     let mut interrupted = false;
+    let to_warehouse = matches!(target, Target::Warehouse(_));
+    // In warehouse mode the checkpoint moves only when a batch is committed.
+    let mut last_read: u64 = record.checkpoint;
     tokio::pin!(stop);
 
     if remaining > 0 {
@@ -384,7 +414,26 @@ pub async fn run(
                 prefix_tokens,
                 record.filters.device.as_deref(),
             );
+            last_read = sequence;
+            let outcome = match (outcome, &mut *target) {
+                (Outcome::Valid(value), Target::Warehouse(loader)) => {
+                    note_day(record, &value);
+                    loader.push(&value);
+                    Outcome::Loaded
+                }
+                (other, _) => other,
+            };
             let item = match outcome {
+                Outcome::Loaded => InFlight {
+                    sequence,
+                    subject: String::new(),
+                    payload: Bytes::new(),
+                    headers: HeaderMap::new(),
+                    dead_letter: false,
+                    publishes: false,
+                    loaded: true,
+                    ack: None,
+                },
                 Outcome::Skip => InFlight {
                     sequence,
                     subject: String::new(),
@@ -392,9 +441,10 @@ pub async fn run(
                     headers: HeaderMap::new(),
                     dead_letter: false,
                     publishes: false,
+                    loaded: false,
                     ack: None,
                 },
-                Outcome::Valid => {
+                Outcome::Valid(_) => {
                     let mut headers = HeaderMap::new();
                     headers.insert(HEADER_REPLAY, record.id.as_str());
                     InFlight {
@@ -404,6 +454,7 @@ pub async fn run(
                         headers,
                         dead_letter: false,
                         publishes: true,
+                        loaded: false,
                         ack: None,
                     }
                 }
@@ -420,6 +471,7 @@ pub async fn run(
                         headers,
                         dead_letter: true,
                         publishes: true,
+                        loaded: false,
                         ack: None,
                     }
                 }
@@ -432,13 +484,15 @@ pub async fn run(
             window.push_back(item);
             handled += 1;
             while window.len() >= WINDOW {
-                settle_front(js, &mut window, record).await?;
+                settle_front(js, &mut window, record, !to_warehouse).await?;
             }
-            if last_save.elapsed() >= StdDuration::from_millis(500) {
+            let batch_full = matches!(&*target, Target::Warehouse(loader) if loader.rows >= WAREHOUSE_BATCH);
+            if batch_full || last_save.elapsed() >= StdDuration::from_millis(500) {
                 // Drain the window so the saved checkpoint is exact; one round trip per tick.
                 while !window.is_empty() {
-                    settle_front(js, &mut window, record).await?;
+                    settle_front(js, &mut window, record, !to_warehouse).await?;
                 }
+                commit_batch(target, record, last_read).await?;
                 record.updated_at = rfc3339(OffsetDateTime::now_utc());
                 ledger.save(record).await?;
                 observer.progress(
@@ -460,8 +514,9 @@ pub async fn run(
     }
     // Flush: every outcome acked, in order, before the final checkpoint.
     while !window.is_empty() {
-        settle_front(js, &mut window, record).await?;
+        settle_front(js, &mut window, record, !to_warehouse).await?;
     }
+    commit_batch(target, record, last_read).await?;
     record.updated_at = rfc3339(OffsetDateTime::now_utc());
     record.status = if interrupted {
         ReplayStatus::Interrupted
@@ -477,9 +532,40 @@ pub async fn run(
 }
 
 enum Outcome {
-    Valid,
+    Valid(serde_json::Value),
     Invalid(String),
     Skip,
+    /// Valid and queued for the warehouse batch.
+    Loaded,
+}
+
+/// Writes the pending warehouse batch; everything read up to `last_read` is then settled.
+async fn commit_batch(target: &mut Target, record: &mut ReplayRecord, last_read: u64) -> anyhow::Result<()> {
+    if let Target::Warehouse(loader) = target {
+        let rows = loader.rows as u64;
+        loader.flush().await?;
+        record.counts.published += rows;
+        record.checkpoint = record.checkpoint.max(last_read);
+    }
+    Ok(())
+}
+
+/// Widens the record's covered UTC days with this event's `ts`.
+fn note_day(record: &mut ReplayRecord, event: &serde_json::Value) {
+    let Some(ts) = event.get("ts").and_then(|t| t.as_str()) else {
+        return;
+    };
+    let Ok(at) = OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339) else {
+        return;
+    };
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let day = format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day());
+    if record.first_day.as_ref().is_none_or(|d| day < *d) {
+        record.first_day = Some(day.clone());
+    }
+    if record.last_day.as_ref().is_none_or(|d| day > *d) {
+        record.last_day = Some(day);
+    }
 }
 
 /// Contract check of one source message: JSON, the schema, and subject tokens = payload.
@@ -519,7 +605,7 @@ fn classify(
             return Outcome::Invalid(format!("payload {field} does not match subject `{subject}`"));
         }
     }
-    Outcome::Valid
+    Outcome::Valid(value)
 }
 
 async fn publish(
@@ -547,6 +633,7 @@ async fn settle_front(
     js: &jetstream::Context,
     window: &mut VecDeque<InFlight>,
     record: &mut ReplayRecord,
+    advance: bool,
 ) -> anyhow::Result<()> {
     let source = record.source_stream.clone();
     let mut attempt = 0u32;
@@ -554,8 +641,12 @@ async fn settle_front(
         let front = window.front_mut().expect("settle_front needs an in-flight item");
         if !front.publishes {
             let item = window.pop_front().expect("non-empty");
-            record.counts.skipped += 1;
-            record.checkpoint = record.checkpoint.max(item.sequence);
+            if !item.loaded {
+                record.counts.skipped += 1;
+            }
+            if advance {
+                record.checkpoint = record.checkpoint.max(item.sequence);
+            }
             return Ok(());
         }
         let result = match front.ack.take() {
@@ -576,7 +667,9 @@ async fn settle_front(
                 } else {
                     record.counts.published += 1;
                 }
-                record.checkpoint = record.checkpoint.max(item.sequence);
+                if advance {
+                    record.checkpoint = record.checkpoint.max(item.sequence);
+                }
                 return Ok(());
             }
             Err(e) => {

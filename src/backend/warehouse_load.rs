@@ -1,0 +1,144 @@
+//! Bulk loading telemetry into the warehouse's raw table: COPY into a staging table, then
+//! upsert on the event identity, in one transaction. Loading the same events twice changes
+//! nothing (rows whose values are unchanged are not even rewritten).
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::SinkExt;
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use crate::render::contract_fields::{EventField, event_fields, identity_columns};
+use crate::render::quoting::ident;
+use crate::spec::Spec;
+use crate::spec::model::FieldType;
+
+pub struct WarehouseLoader {
+    client: Client,
+    fields: Vec<EventField>,
+    copy: String,
+    upsert: String,
+    /// COPY text of the pending batch.
+    batch: String,
+    pub rows: usize,
+}
+
+fn q(name: &str) -> String {
+    ident(name).unwrap_or_else(|_| format!("\"{name}\""))
+}
+
+/// One value in COPY text format: `\N` for NULL, backslash escapes for the rest.
+fn copy_text(value: Option<&Value>, field_type: FieldType, out: &mut String) {
+    let text = match value {
+        None | Some(Value::Null) => {
+            out.push_str("\\N");
+            return;
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => match field_type {
+            // Integers arrive as JSON numbers; keep their exact text.
+            FieldType::Integer | FieldType::Float => n.to_string(),
+            _ => n.to_string(),
+        },
+        Some(other) => other.to_string(),
+    };
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl WarehouseLoader {
+    pub async fn connect(url: &str, spec: &Spec) -> anyhow::Result<WarehouseLoader> {
+        let client = super::postgres::connect(url, "the warehouse").await?;
+        let fields = event_fields(spec);
+        let table = format!(
+            "{}.{}",
+            q(spec.warehouse.schema.as_str()),
+            q(spec.warehouse.raw_table.as_str())
+        );
+        let columns: Vec<String> = fields.iter().map(|f| q(&f.name)).collect();
+        let keys: Vec<String> = identity_columns(spec).iter().map(|c| q(c)).collect();
+        let others: Vec<&String> = columns.iter().filter(|c| !keys.contains(c)).collect();
+        let list = columns.join(", ");
+        let copy = format!("COPY iotctl_staging ({list}) FROM STDIN");
+        let upsert = format!(
+            "INSERT INTO {table} ({list}) SELECT DISTINCT ON ({keys}) {list} FROM iotctl_staging ON CONFLICT ({keys}) DO UPDATE SET {set} WHERE ({old}) IS DISTINCT FROM ({new})",
+            keys = keys.join(", "),
+            set = others
+                .iter()
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            old = others
+                .iter()
+                .map(|c| format!("{table}.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            new = others
+                .iter()
+                .map(|c| format!("EXCLUDED.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        let loader = WarehouseLoader {
+            client,
+            fields,
+            copy,
+            upsert,
+            batch: String::with_capacity(1 << 20),
+            rows: 0,
+        };
+        loader
+            .client
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE iotctl_staging (LIKE {table} INCLUDING DEFAULTS)"
+            ))
+            .await
+            .with_context(|| format!("cannot stage rows for {table} (run `iotctl apply` to create it)"))?;
+        Ok(loader)
+    }
+
+    /// Adds one validated event to the pending batch.
+    pub fn push(&mut self, event: &Value) {
+        for (i, field) in self.fields.iter().enumerate() {
+            if i > 0 {
+                self.batch.push('\t');
+            }
+            copy_text(event.get(&field.name), field.field_type, &mut self.batch);
+        }
+        self.batch.push('\n');
+        self.rows += 1;
+    }
+
+    /// Writes the pending batch: COPY into staging, upsert, commit. Returns rows changed.
+    pub async fn flush(&mut self) -> anyhow::Result<u64> {
+        if self.rows == 0 {
+            return Ok(0);
+        }
+        let transaction = self.client.transaction().await?;
+        transaction.batch_execute("TRUNCATE iotctl_staging").await?;
+        let sink = transaction
+            .copy_in::<_, Bytes>(&self.copy)
+            .await
+            .context("cannot start COPY into the warehouse")?;
+        futures::pin_mut!(sink);
+        sink.send(Bytes::from(std::mem::take(&mut self.batch)))
+            .await
+            .context("COPY into the warehouse failed")?;
+        sink.finish().await.context("COPY into the warehouse failed")?;
+        let changed = transaction
+            .execute(&self.upsert, &[])
+            .await
+            .context("upsert into the warehouse failed")?;
+        transaction.commit().await.context("cannot commit the warehouse load")?;
+        self.rows = 0;
+        Ok(changed)
+    }
+}

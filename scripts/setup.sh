@@ -43,4 +43,10 @@ if ! "$venv/bin/sqlmesh" --version 2>/dev/null | grep -q "$SQLMESH_VERSION"; the
   "$venv/bin/pip" install -q --disable-pip-version-check "sqlmesh==$SQLMESH_VERSION" psycopg2-binary
 fi
 
+# nats-py: only for the replay benchmark's straightforward-Python baseline.
+if ! "$venv/bin/python" -c "import nats" 2>/dev/null; then
+  log "installing nats-py into $venv (replay benchmark baseline)"
+  "$venv/bin/pip" install -q --disable-pip-version-check "nats-py==2.16.0"
+fi
+
 log "ready: nats-server $("$tools/nats-server" --version 2>&1 | head -1), sqlmesh $("$venv/bin/sqlmesh" --version 2>&1 | tail -1), postgres $("$tools/pg-bin/postgres" --version | awk '{print $3}')"

@@ -89,6 +89,18 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
     }
 }
 
+/// This process's peak resident set size (Linux `VmHWM`), for the run summary.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>) -> String {
     let mut table = printer.table(&["replay", &record.id]);
     let mut row = |k: &str, v: String| {
@@ -293,7 +305,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         }
         let elapsed = started.elapsed().as_secs_f64();
         if printer.is_json() {
-            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed})));
+            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed, "peak_rss_kib": peak_rss_kib()})));
         } else {
             printer.data(&summary(printer, &record, Some(elapsed)));
         }

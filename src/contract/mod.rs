@@ -1,5 +1,6 @@
 //! The telemetry contract as something to compare and to check payloads against.
 
 pub mod check;
+pub mod fast;
 pub mod payload;
 pub mod surface;

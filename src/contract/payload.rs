@@ -28,6 +28,10 @@ impl PayloadValidator {
         Ok(PayloadValidator { validator })
     }
 
+    pub fn is_valid(&self, payload: &Value) -> bool {
+        self.validator.is_valid(payload)
+    }
+
     /// Every violation of `payload` (empty when it conforms).
     pub fn violations(&self, payload: &Value) -> Vec<Violation> {
         self.validator

@@ -1,0 +1,239 @@
+//! Replay throughput on loopback, in one run against one nats-server:
+//!   (a) the raw limit: a minimal async-nats loop that only reads and republishes with
+//!       Nats-Msg-Id and pipelined acks;
+//!   iotctl replay (release build), with contract validation, checkpoints and dead letters;
+//!   (b) a straightforward nats-py script (scripts/replay_nats_py.py) on a 100k subset.
+//! Targets: iotctl ≥ 80 % of (a) and ≥ 4× (b). Events ≈ 150 bytes. Run:
+//! `cargo build --release && cargo bench --bench replay` (IOTCTL_BENCH_EVENTS to change 1M).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+
+fn event(i: u64) -> String {
+    // ~150 bytes, valid for examples/factory.yaml.
+    let sites = ["berlin", "lyon"];
+    format!(
+        r#"{{"event_id":"e{i:08}","device_id":"d{:04}","site":"{}","device_type":"press","metric":"oil_temperature","ts":"2026-01-01T00:00:00Z","value":{}.5,"firmware_version":"1.4"}}"#,
+        i % 5000,
+        sites[(i % 2) as usize],
+        20 + i % 40
+    )
+}
+
+async fn publish_all(js: &jetstream::Context, count: u64) {
+    let mut acks = VecDeque::new();
+    for i in 0..count {
+        let e = event(i);
+        let site = if i % 2 == 0 { "berlin" } else { "lyon" };
+        acks.push_back(
+            js.publish(format!("iot.{site}.press.oil_temperature"), e.into())
+                .await
+                .unwrap(),
+        );
+        if acks.len() >= 4000 {
+            acks.pop_front().unwrap().await.unwrap();
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+}
+
+/// (a): read everything with an ordered consumer and republish with pipelined acks.
+async fn raw_replay(js: &jetstream::Context, count: u64) -> f64 {
+    let source = js.get_stream("FACTORY_TELEMETRY").await.unwrap();
+    let consumer = source
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: "iot.>".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let started = Instant::now();
+    let mut acks = VecDeque::new();
+    let mut seen = 0;
+    while seen < count {
+        let message = messages.next().await.unwrap().unwrap();
+        let sequence = message.info().unwrap().stream_sequence;
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(message.payload.clone())
+            .message_id(format!("raw:{sequence}"));
+        acks.push_back(
+            js.send_publish(format!("rawcopy.{}", message.subject), publish)
+                .await
+                .unwrap(),
+        );
+        if acks.len() >= 2048 {
+            acks.pop_front().unwrap().await.unwrap();
+        }
+        seen += 1;
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let server = root.join(".tools/nats-server");
+    let binary = root.join("target/release/iotctl");
+    if !server.exists() || !binary.exists() {
+        println!(
+            "skipped: needs .tools/nats-server (scripts/setup.sh) and target/release/iotctl (cargo build --release)"
+        );
+        return;
+    }
+    let count: u64 = std::env::var("IOTCTL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(&server)
+        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+        .arg(dir.path())
+        .arg("-sd")
+        .arg(dir.path().join("store"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
+    let url = loop {
+        if let Ok(text) = std::fs::read_to_string(&ports)
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            break value["nats"][0].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let spec = root.join("examples/factory.yaml");
+    let apply = Command::new(&binary)
+        .args([
+            "apply",
+            "-f",
+            spec.to_str().unwrap(),
+            "--nats-url",
+            &url,
+            "--only",
+            "nats",
+            "--yes",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (publish_rate, raw_rate) = runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+        js.create_stream(stream::Config {
+            name: "RAWCOPY".into(),
+            subjects: vec!["rawcopy.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js.create_stream(stream::Config {
+            name: "PYCOPY".into(),
+            subjects: vec!["pycopy.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let started = Instant::now();
+        publish_all(&js, count).await;
+        let publish_rate = count as f64 / started.elapsed().as_secs_f64();
+        (publish_rate, raw_replay(&js, count).await)
+    });
+
+    let started = Instant::now();
+    let replay = Command::new(&binary)
+        .args([
+            "replay",
+            "-f",
+            spec.to_str().unwrap(),
+            "--nats-url",
+            &url,
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let iotctl_seconds = started.elapsed().as_secs_f64();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&replay.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary["replay"]["counts"]["published"].as_u64(),
+        Some(count),
+        "iotctl replayed a different count"
+    );
+    let iotctl_rate = count as f64 / summary["seconds"].as_f64().unwrap_or(iotctl_seconds);
+    let rss_mib = summary["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
+
+    let python = root.join(".venv/bin/python");
+    let py_count = count.min(100_000);
+    let py_rate = Command::new(&python)
+        .arg(root.join("scripts/replay_nats_py.py"))
+        .args([
+            url.as_str(),
+            "FACTORY_TELEMETRY",
+            "iot.>",
+            "pycopy",
+            &py_count.to_string(),
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(vec!["", "msg/s", "notes"]);
+    table.add_row(vec![
+        "publish (setup)".to_string(),
+        format!("{publish_rate:.0}"),
+        format!("{count} events of ~150 B, 4000 acks in flight"),
+    ]);
+    table.add_row(vec![
+        "(a) raw async-nats read + republish".to_string(),
+        format!("{raw_rate:.0}"),
+        "ordered pull consumer, Nats-Msg-Id, 2048 acks in flight".into(),
+    ]);
+    table.add_row(vec![
+        "iotctl replay".to_string(),
+        format!("{iotctl_rate:.0}"),
+        format!(
+            "{:.0} % of (a) (target ≥ 80 %); validation, checkpoints; peak RSS {rss_mib:.0} MiB",
+            100.0 * iotctl_rate / raw_rate
+        ),
+    ]);
+    match py_rate {
+        Some(py) => table.add_row(vec![
+            "(b) nats-py straightforward script".to_string(),
+            format!("{py:.0}"),
+            format!("{py_count} events; iotctl is {:.1}× (target ≥ 4×)", iotctl_rate / py),
+        ]),
+        None => table.add_row(vec![
+            "(b) nats-py straightforward script",
+            "skipped",
+            "no .venv with nats-py: run scripts/setup.sh",
+        ]),
+    };
+    println!("{table}");
+}

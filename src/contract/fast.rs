@@ -1,0 +1,264 @@
+//! A direct check of the telemetry contract for hot paths (replay validates every event).
+//! The JSON Schema's per-metric rules are an `allOf` that a generic validator walks rule by
+//! rule; here they are one hash lookup. It answers only "valid or not"; for the reasons, the
+//! caller asks the JSON Schema validator. Tests keep both in agreement.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::render::contract_fields::{EventField, event_fields};
+use crate::spec::Spec;
+use crate::spec::model::{FieldType, ValueType};
+
+struct MetricRule {
+    integer: bool,
+    min: f64,
+    max: f64,
+}
+
+pub struct FastContract {
+    fields: Vec<EventField>,
+    enums: Vec<Option<HashSet<String>>>,
+    sites: HashSet<String>,
+    /// device_type → metric → rule.
+    metrics: HashMap<String, HashMap<String, MetricRule>>,
+}
+
+/// `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
+/// plus RFC 3339's value ranges, as the schema's `format: date-time` asserts them.
+fn is_rfc3339_with_zone(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't')
+    {
+        return false;
+    }
+    if !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    let zone_ok = match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    };
+    let number = |r: std::ops::Range<usize>| text[r].parse::<u32>().unwrap_or(99);
+    let (month, day, hour, minute, second) = (
+        number(5..7),
+        number(8..10),
+        number(11..13),
+        number(14..16),
+        number(17..19),
+    );
+    zone_ok && (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24 && minute < 60 && second <= 60
+}
+
+fn type_ok(value: &Value, field_type: FieldType) -> bool {
+    match field_type {
+        FieldType::String => value.as_str().is_some_and(|s| !s.is_empty()),
+        FieldType::Integer => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        FieldType::Float => value.is_number(),
+        FieldType::Boolean => value.is_boolean(),
+        FieldType::Timestamp => value.as_str().is_some_and(is_rfc3339_with_zone),
+    }
+}
+
+impl FastContract {
+    pub fn for_spec(spec: &Spec) -> FastContract {
+        let fields = event_fields(spec);
+        let enums = fields
+            .iter()
+            .map(|f| f.allowed.as_ref().map(|v| v.iter().cloned().collect()))
+            .collect();
+        let mut metrics: HashMap<String, HashMap<String, MetricRule>> = HashMap::new();
+        for device_type in &spec.device_types {
+            let rules = metrics.entry(device_type.name.to_string()).or_default();
+            for metric in &device_type.metrics {
+                rules.insert(
+                    metric.name.to_string(),
+                    MetricRule {
+                        integer: metric.value_type == ValueType::Integer,
+                        min: metric.range.min,
+                        max: metric.range.max,
+                    },
+                );
+            }
+        }
+        FastContract {
+            fields,
+            enums,
+            sites: spec.sites.iter().map(|s| s.name.to_string()).collect(),
+            metrics,
+        }
+    }
+
+    /// Whether `event` satisfies the contract (the same answer as the JSON Schema).
+    pub fn is_valid(&self, event: &Value) -> bool {
+        let Some(object) = event.as_object() else { return false };
+        for (field, allowed) in self.fields.iter().zip(&self.enums) {
+            // JSON Schema `type` applies to a present value, null included.
+            match object.get(&field.name) {
+                None => {
+                    if field.required {
+                        return false;
+                    }
+                }
+                Some(value) => {
+                    if !type_ok(value, field.field_type) {
+                        return false;
+                    }
+                    if let Some(allowed) = allowed
+                        && !value.as_str().is_some_and(|s| allowed.contains(s))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        if object.get("seq").and_then(Value::as_f64).is_some_and(|s| s < 0.0) {
+            return false;
+        }
+        let text = |name: &str| object.get(name).and_then(Value::as_str);
+        if let Some(site) = object.get("site")
+            && !site.as_str().is_some_and(|s| self.sites.contains(s))
+        {
+            return false;
+        }
+        let device_type = text("device_type");
+        if object.contains_key("device_type") && device_type.is_none_or(|d| !self.metrics.contains_key(d)) {
+            return false;
+        }
+        let metric = text("metric");
+        if object.contains_key("metric")
+            && metric.is_none_or(|m| !self.metrics.values().any(|rules| rules.contains_key(m)))
+        {
+            return false;
+        }
+        if let (Some(device_type), Some(metric)) = (device_type, metric) {
+            let Some(rule) = self.metrics.get(device_type).and_then(|rules| rules.get(metric)) else {
+                return false;
+            };
+            if let Some(value) = object.get("value") {
+                let Some(number) = value.as_f64() else { return false };
+                if number < rule.min || number > rule.max || (rule.integer && number.fract() != 0.0) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::payload::PayloadValidator;
+
+    fn factory() -> Spec {
+        crate::spec::load::parse("factory.yaml", include_str!("../../examples/factory.yaml").as_bytes())
+            .unwrap()
+            .spec
+    }
+
+    /// Mutations of a valid event covering every rule; the fast check must agree with the
+    /// JSON Schema on each.
+    #[test]
+    fn agrees_with_the_json_schema() {
+        let spec = factory();
+        let fast = FastContract::for_spec(&spec);
+        let schema = PayloadValidator::for_spec(&spec).unwrap();
+        let base: Value = serde_json::json!({"event_id": "e1", "device_id": "d1", "site": "berlin", "device_type": "press", "metric": "stroke_count", "ts": "2026-03-01T08:15:00.25+01:00", "value": 120, "seq": 4, "firmware_version": "1.0", "line": "l1", "operating_mode": "setup"});
+        let edits: Vec<(&str, Value)> = vec![
+            ("event_id", Value::Null),
+            ("event_id", serde_json::json!("")),
+            ("event_id", serde_json::json!(7)),
+            ("device_id", Value::Null),
+            ("site", serde_json::json!("paris")),
+            ("site", serde_json::json!(1)),
+            ("device_type", serde_json::json!("cnc_mill")),
+            ("device_type", serde_json::json!("oven")),
+            ("metric", serde_json::json!("oil_temperature")),
+            ("metric", serde_json::json!("spindle_load")),
+            ("metric", serde_json::json!("nope")),
+            ("value", serde_json::json!(120.5)),
+            ("value", serde_json::json!(120.0)),
+            ("value", serde_json::json!(-1)),
+            ("value", serde_json::json!(100001)),
+            ("value", serde_json::json!("120")),
+            ("value", Value::Null),
+            ("seq", serde_json::json!(-1)),
+            ("seq", serde_json::json!(1.5)),
+            ("seq", Value::Null),
+            ("ts", serde_json::json!("2026-03-01T08:15:00")),
+            ("ts", serde_json::json!("2026-03-01 08:15:00Z")),
+            ("ts", serde_json::json!("2026-13-01T08:15:00Z")),
+            ("ts", serde_json::json!("2026-03-01t08:15:00z")),
+            ("ts", serde_json::json!("2026-03-01T08:15:00.Z")),
+            ("operating_mode", serde_json::json!("turbo")),
+            ("operating_mode", Value::Null),
+            ("line", serde_json::json!(3)),
+            ("firmware_version", Value::Null),
+            ("extra", serde_json::json!({"nested": true})),
+        ];
+        let mut checked = 0;
+        for (field, replacement) in edits {
+            for remove in [false, true] {
+                let mut event = base.clone();
+                if remove {
+                    event.as_object_mut().unwrap().remove(field);
+                } else {
+                    event[field] = replacement.clone();
+                }
+                let expected = schema.violations(&event).is_empty();
+                assert_eq!(
+                    fast.is_valid(&event),
+                    expected,
+                    "{field} = {replacement} (removed: {remove}): {event}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(fast.is_valid(&base) && schema.violations(&base).is_empty());
+        assert!(
+            !fast.is_valid(&serde_json::json!([1, 2])) && !schema.violations(&serde_json::json!([1, 2])).is_empty()
+        );
+        assert_eq!(checked, 60);
+    }
+
+    #[test]
+    fn generated_samples_are_valid_for_both() {
+        let spec = factory();
+        let fast = FastContract::for_spec(&spec);
+        let schema = PayloadValidator::for_spec(&spec).unwrap();
+        let fields = event_fields(&spec);
+        let options = crate::sample::SampleOptions {
+            start: "2026-01-01".into(),
+            days: 1,
+            devices_per_type: 1,
+            interval_secs: 7200,
+        };
+        let mut lines = String::new();
+        crate::sample::generate(&spec, &options, |e| crate::sample::json_line(&fields, e, &mut lines)).unwrap();
+        for line in lines.lines() {
+            let event: Value = serde_json::from_str(line).unwrap();
+            assert!(fast.is_valid(&event) && schema.violations(&event).is_empty(), "{line}");
+        }
+    }
+}

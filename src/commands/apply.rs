@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
-use super::{Outcome, load_spec};
+use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::{Nats, unix_now};
 use crate::backend::risingwave::RisingWave;
 use crate::backend::sqlmesh;
@@ -154,14 +154,6 @@ pub async fn observe_and_diff(
         }
     }
     Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(e.into()))
 }
 
 fn print_plan(printer: &Printer, plan: &Plan) {

@@ -71,5 +71,14 @@ pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// The async runtime for commands that talk to servers: two workers, as the machines have.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(e.into()))
+}
+
 /// The result of a command that ran to completion: success, or a check that failed.
 pub type Outcome = Result<Exit, CliError>;

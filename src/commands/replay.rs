@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Outcome, load_spec};
+use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::Nats;
 use crate::backend::warehouse_load::WarehouseLoader;
 use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
@@ -17,14 +17,6 @@ use crate::spec::streams::StreamRole;
 
 /// Rate used for duration estimates (messages/s); measured on these machines, see README.
 const ESTIMATE_RATE: f64 = 100_000.0;
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(e.into()))
-}
 
 pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
     match &args.command {

@@ -5,7 +5,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 
 use super::apply::{connect, observe_and_diff};
-use super::{Outcome, load_spec};
+use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::unix_now;
 use crate::cli::StatusArgs;
 use crate::error::{CliError, Exit};
@@ -22,12 +22,7 @@ pub fn run(printer: &Printer, args: &StatusArgs) -> Outcome {
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
     let rendering = render_all(spec, &Templates::embedded())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(e.into()))?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let mut plan = Plan::default();
         let live = connect(spec, &settings, &[], &mut plan).await?;
         let nats = live.nats.as_ref().expect("NATS is always connected");

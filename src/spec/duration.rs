@@ -106,7 +106,7 @@ impl Duration {
             ]
         };
         for (factor, name) in units {
-            if ms >= *factor && ms % factor == 0 {
+            if ms >= *factor && ms.is_multiple_of(*factor) {
                 let n = ms / factor;
                 return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
             }

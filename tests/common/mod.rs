@@ -41,6 +41,19 @@ pub fn iotctl(args: &[&str]) -> Output {
         .expect("iotctl runs")
 }
 
+/// The iotctl binary from the repository root with no IOTCTL_* variables of the caller's
+/// environment, so live tests see only the connections they pass.
+pub fn hermetic(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_iotctl"));
+    command.args(args).current_dir(root()).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("IOTCTL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

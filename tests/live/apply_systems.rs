@@ -4,19 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::common::{root, stderr, stdout};
+use super::common::{hermetic, root, stderr, stdout};
 use super::harness::nats::TestNats;
 use super::harness::postgres::TestPostgres;
 use super::harness::tools::{run_ok, venv_bin};
 
 fn iotctl(args: &[&str], env: &[(String, String)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iotctl"));
-    command.args(args).current_dir(root()).env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IOTCTL_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = hermetic(args);
     command.envs(env.iter().map(|(k, v)| (k, v)));
     command.output().expect("iotctl runs")
 }

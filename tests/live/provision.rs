@@ -2,25 +2,18 @@
 //! the server's monitoring endpoint, independently of iotctl's own NATS code.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use super::common::{root, stderr, stdout};
+use super::common::{hermetic, root, stderr, stdout};
 use super::harness::nats::TestNats;
 
 fn iotctl(args: &[&str]) -> Output {
-    command(args).output().expect("iotctl runs")
+    hermetic(args).output().expect("iotctl runs")
 }
 
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iotctl"));
-    command.args(args).current_dir(root()).env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IOTCTL_") {
-            command.env_remove(key);
-        }
-    }
-    command
+fn command(args: &[&str]) -> std::process::Command {
+    hermetic(args)
 }
 
 /// The factory example with `edit` applied, written to `dir/name.yaml`.

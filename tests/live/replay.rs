@@ -4,28 +4,21 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::common::{root, stderr, stdout};
+use super::common::{hermetic, root, stderr, stdout};
 use super::harness::nats::TestNats;
 
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iotctl"));
-    command.args(args).current_dir(root()).env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IOTCTL_") {
-            command.env_remove(key);
-        }
-    }
-    command
+fn iotctl(args: &[&str]) -> Output {
+    hermetic(args).output().expect("iotctl runs")
 }
 
-fn iotctl(args: &[&str]) -> Output {
-    command(args).output().unwrap()
+fn command(args: &[&str]) -> std::process::Command {
+    hermetic(args)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

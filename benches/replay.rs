@@ -199,6 +199,7 @@ fn main() {
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+    let warehouse = warehouse_leg(&root, &binary, &spec, &url, count);
     let _ = child.kill();
     let _ = child.wait();
 
@@ -235,5 +236,139 @@ fn main() {
             "no .venv with nats-py: run scripts/setup.sh",
         ]),
     };
+    match warehouse {
+        Some(rate) => table.add_row(vec![
+            "iotctl replay --to warehouse".to_string(),
+            format!("{rate:.0}"),
+            format!("COPY + upsert into PostgreSQL, {count} rows (target ≥ 150k rows/s)"),
+        ]),
+        None => table.add_row(vec![
+            "iotctl replay --to warehouse",
+            "skipped",
+            "no PostgreSQL server binaries",
+        ]),
+    };
     println!("{table}");
+}
+
+/// Starts a throwaway PostgreSQL (as the `postgres` user under root), creates the raw table
+/// with `iotctl apply`, and times `replay --to warehouse` over the whole range.
+fn warehouse_leg(
+    root: &std::path::Path,
+    binary: &std::path::Path,
+    spec: &std::path::Path,
+    nats_url: &str,
+    count: u64,
+) -> Option<f64> {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .find(|p| p.join("initdb").exists())?;
+    let dir = tempfile::tempdir().ok()?;
+    let root_user = std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let as_server = |program: &str| {
+        let mut c = if root_user {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+                .arg(bin.join(program));
+            c
+        } else {
+            Command::new(bin.join(program))
+        };
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    if root_user {
+        Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .ok()?;
+    }
+    let data = dir.path().join("data");
+    as_server("initdb")
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+        .status()
+        .ok()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut server = as_server("postgres")
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-k",
+        ])
+        .arg(dir.path())
+        .spawn()
+        .ok()?;
+    let admin = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        Command::new("psql")
+            .arg(&admin)
+            .args(["-qc", "SELECT 1"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let result = ready.then(|| {
+        Command::new("psql")
+            .arg(&admin)
+            .args(["-qc", "CREATE DATABASE iot"])
+            .output()
+            .ok()?;
+        let url = format!("postgresql://postgres@127.0.0.1:{port}/iot");
+        let run = |args: &[&str]| Command::new(binary).args(args).current_dir(root).output().ok();
+        let apply = run(&[
+            "apply",
+            "-f",
+            spec.to_str()?,
+            "--nats-url",
+            nats_url,
+            "--warehouse-url",
+            &url,
+            "--only",
+            "warehouse",
+            "--yes",
+            "-q",
+        ])?;
+        if !apply.status.success() {
+            return None;
+        }
+        let started = Instant::now();
+        let replay = run(&[
+            "replay",
+            "-f",
+            spec.to_str()?,
+            "--nats-url",
+            nats_url,
+            "--warehouse-url",
+            &url,
+            "--since",
+            "1h",
+            "--to",
+            "warehouse",
+            "--format",
+            "json",
+        ])?;
+        let seconds = started.elapsed().as_secs_f64();
+        replay.status.success().then_some(count as f64 / seconds)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    result.flatten()
 }

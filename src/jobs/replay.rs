@@ -8,20 +8,21 @@ use std::collections::VecDeque;
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, bail};
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::replay_ledger::rfc3339;
+pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, new_id};
 use crate::contract::fast::FastContract;
 use crate::contract::payload::PayloadValidator;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
 use crate::spec::streams::StreamRole;
 
-pub const LEDGER_BUCKET: &str = "iotctl_replays";
 /// In-flight publishes; kept below async-nats' default max_ack_inflight (5000).
 pub const WINDOW: usize = 2048;
 
@@ -80,64 +81,6 @@ pub fn message_id(stream: &str, sequence: u64) -> String {
     format!("{stream}:{sequence}")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplayStatus {
-    Running,
-    Interrupted,
-    Completed,
-    Failed,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Source messages read in the range.
-    pub read: u64,
-    /// Republished into the replay stream (including ones the server already had).
-    pub published: u64,
-    /// Publishes the server recognised as repeats (same Nats-Msg-Id) and did not store.
-    pub duplicates: u64,
-    pub dead_lettered: u64,
-    /// Read but not matching `--device`.
-    pub skipped: u64,
-    pub bytes: u64,
-}
-
-/// One replay in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayRecord {
-    pub id: String,
-    pub pipeline: String,
-    pub source_stream: String,
-    pub since: String,
-    pub until: Option<String>,
-    pub subject_filter: String,
-    pub filters: Filters,
-    /// The stream's last sequence when the replay started: nothing after it is replayed.
-    pub end_sequence: u64,
-    /// Matching messages in the range when the replay started.
-    pub total: u64,
-    /// The last source sequence whose outcome was acked, in order; resume starts after it.
-    pub checkpoint: u64,
-    pub status: ReplayStatus,
-    pub counts: Counts,
-    pub started_at: String,
-    pub updated_at: String,
-    pub rate_limit: Option<u64>,
-    /// `replay` (the replay stream) or `warehouse` (the raw-telemetry table).
-    #[serde(default = "replay_target")]
-    pub target: String,
-    /// UTC days of the events written, for `--restate` (YYYY-MM-DD).
-    #[serde(default)]
-    pub first_day: Option<String>,
-    #[serde(default)]
-    pub last_day: Option<String>,
-}
-
-fn replay_target() -> String {
-    "replay".to_string()
-}
-
 /// Where valid events go.
 pub enum Target {
     /// Republished into the replay stream.
@@ -148,25 +91,6 @@ pub enum Target {
 
 /// Rows per warehouse COPY batch.
 const WAREHOUSE_BATCH: usize = 20_000;
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-pub fn new_id(now: OffsetDateTime) -> String {
-    let random = std::process::id() as u64 ^ (now.unix_timestamp_nanos() as u64).rotate_left(17);
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}-{:04x}",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        random & 0xffff
-    )
-}
 
 /// What a dry run or a preflight learns about the range.
 #[derive(Debug, Clone, Serialize)]
@@ -179,66 +103,6 @@ pub struct Preflight {
     /// How much of the requested range the stream no longer holds.
     pub missing: Option<String>,
     pub oldest: Option<String>,
-}
-
-pub struct Ledger {
-    store: kv::Store,
-}
-
-impl Ledger {
-    pub async fn open(js: &jetstream::Context) -> anyhow::Result<Ledger> {
-        if let Ok(store) = js.get_key_value(LEDGER_BUCKET).await {
-            return Ok(Ledger { store });
-        }
-        let config = kv::Config {
-            bucket: LEDGER_BUCKET.into(),
-            history: 1,
-            max_age: StdDuration::from_secs(30 * 86_400),
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
-        let store = match js.create_key_value(config).await {
-            Ok(store) => store,
-            Err(_) => js
-                .get_key_value(LEDGER_BUCKET)
-                .await
-                .context("cannot open the replay ledger")?,
-        };
-        Ok(Ledger { store })
-    }
-
-    pub async fn save(&self, record: &ReplayRecord) -> anyhow::Result<()> {
-        self.store
-            .put(&record.id, serde_json::to_vec(record)?.into())
-            .await
-            .context("cannot write the replay checkpoint")?;
-        Ok(())
-    }
-
-    pub async fn get(&self, id: &str) -> anyhow::Result<Option<ReplayRecord>> {
-        let Some(value) = self.store.get(id).await.context("cannot read the replay ledger")? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            serde_json::from_slice(&value).context("unreadable replay record")?,
-        ))
-    }
-
-    pub async fn list(&self) -> anyhow::Result<Vec<ReplayRecord>> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut stream = self.store.keys().await.context("cannot list replays")?;
-        while let Some(key) = stream.next().await {
-            keys.push(key?);
-        }
-        let mut records = Vec::new();
-        for key in keys {
-            if let Some(record) = self.get(&key).await? {
-                records.push(record);
-            }
-        }
-        records.sort_by(|a, b| a.started_at.cmp(&b.started_at));
-        Ok(records)
-    }
 }
 
 /// Counts the messages matching `filter` from `start` on, using a short-lived consumer.

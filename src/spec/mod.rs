@@ -8,6 +8,7 @@ pub mod names;
 pub mod positions;
 pub mod streams;
 pub mod validate;
+mod validate_connectors;
 
 pub use diagnostic::{Diagnostic, Severity, SourceFile};
 pub use load::LoadedSpec;

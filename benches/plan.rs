@@ -3,8 +3,12 @@
 //! Target: the no-op apply of 100 streams under 500 ms. Run: `cargo bench --bench plan`.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "support/nats_server.rs"]
+mod nats_server;
+use nats_server::BenchNats;
 
 use iotctl::backend::nats::{Nats, unix_now};
 use iotctl::plan::Change;
@@ -47,25 +51,8 @@ fn main() {
         println!("skipped: no nats-server at {} (run scripts/setup.sh)", server.display());
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&server)
-        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
-        .arg(dir.path())
-        .arg("-sd")
-        .arg(dir.path().join("store"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
-    let url = loop {
-        if let Ok(text) = std::fs::read_to_string(&ports)
-            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            break value["nats"][0].as_str().unwrap().to_string();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let nats = BenchNats::start(&server);
+    let url = nats.url.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,8 +151,7 @@ fn main() {
     } else {
         None
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nats);
 
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/nats_server.rs"]
+mod nats_server;
+use nats_server::BenchNats;
+
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 
@@ -94,25 +98,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&server)
-        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
-        .arg(dir.path())
-        .arg("-sd")
-        .arg(dir.path().join("store"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
-    let url = loop {
-        if let Ok(text) = std::fs::read_to_string(&ports)
-            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&text)
-        {
-            break value["nats"][0].as_str().unwrap().to_string();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let nats = BenchNats::start(&server);
+    let url = nats.url.clone();
     let spec = root.join("examples/factory.yaml");
     let apply = Command::new(&binary)
         .args([
@@ -200,8 +187,7 @@ fn main() {
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
     let warehouse = warehouse_leg(&root, &binary, &spec, &url, count);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(nats);
 
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);

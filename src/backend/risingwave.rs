@@ -253,3 +253,23 @@ impl RisingWave {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::secret_value;
+
+    #[test]
+    fn secrets_come_from_env_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        // SAFETY: these variable names belong to this test alone; no other thread reads them.
+        unsafe {
+            std::env::set_var("IOTCTL_TEST_SECRET_A", "from-env");
+            std::env::set_var("IOTCTL_TEST_SECRET_B_FILE", &file);
+        }
+        assert_eq!(secret_value("IOTCTL_TEST_SECRET_A").unwrap(), "from-env");
+        assert_eq!(secret_value("IOTCTL_TEST_SECRET_B").unwrap(), "from-file");
+        assert!(secret_value("IOTCTL_TEST_SECRET_NONE").is_err());
+    }
+}

@@ -408,6 +408,15 @@ fn status_reports_streams_coverage_and_drift() {
     let spec = root().join("examples/factory.yaml");
     assert_eq!(apply(&spec, &nats, &[]).status.code(), Some(0));
     publish(&nats, 25);
+    // A durable consumer that has read nothing: status must show its backlog.
+    with_client(&nats, async |js| {
+        let stream = js.get_stream("FACTORY_TELEMETRY").await.unwrap();
+        let config = async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("dashboard".into()),
+            ..Default::default()
+        };
+        stream.create_consumer(config).await.unwrap();
+    });
     let status = iotctl(&[
         "status",
         "-f",
@@ -426,6 +435,10 @@ fn status_reports_streams_coverage_and_drift() {
     assert_eq!(telemetry["replay_slo"], "7d");
     assert!(telemetry["replay_reach"].is_string());
     assert_eq!(report["in_sync"], true);
+    assert_eq!(
+        telemetry["consumers"],
+        serde_json::json!([{"name": "dashboard", "pending": 25, "ack_pending": 0}])
+    );
     with_client(&nats, async |js| js.delete_stream("FACTORY_DLQ").await.unwrap());
     let drifted = iotctl(&[
         "status",

@@ -46,6 +46,58 @@ pub enum Command {
     Status(StatusArgs),
     /// Replay a time range of telemetry into the replay stream (resumable, deduplicated)
     Replay(ReplayArgs),
+    /// Publish realistic telemetry for the spec's fleet into NATS (load generator, demos)
+    Simulate(SimulateArgs),
+    /// Check that raw events, the batch models and the stream aggregates agree, per device,
+    /// metric and day
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Devices, spread over the spec's sites and device types
+    #[arg(long, default_value_t = 200)]
+    pub devices: u32,
+
+    /// Readings per device (each of one metric, in turn): 1/min, 10/s, 60/h
+    #[arg(long, default_value = "1/min")]
+    pub rate: String,
+
+    /// Simulated span (published as fast as NATS acks, not in real time)
+    #[arg(long, default_value = "1d")]
+    pub duration: String,
+
+    /// First reading: RFC 3339, a UTC day (2026-11-21) or a duration ago; default: the
+    /// duration before now, from UTC midnight for whole days (so `1d` is yesterday)
+    #[arg(long)]
+    pub start: Option<String>,
+
+    /// Share of readings published 10 s to 10 min late (out of order)
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub late_fraction: f64,
+
+    /// Share of readings replaced by payloads that break the contract
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub malformed_fraction: f64,
+
+    /// Inject rare spikes far outside each device's normal band
+    #[arg(long)]
+    pub anomalies: bool,
+
+    /// Seed of the generator: the same seed and options publish the same events
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Send each event id as Nats-Msg-Id, so re-running a range within the stream's duplicate
+    /// window stores nothing twice (roughly halves throughput)
+    #[arg(long)]
+    pub dedupe_ids: bool,
 }
 
 #[derive(Debug, Args)]
@@ -360,4 +412,10 @@ pub struct SampleArgs {
     /// Output encoding
     #[arg(long = "encoding", value_enum, default_value_t = SampleFormat::Csv)]
     pub encoding: SampleFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
 }

@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::run_apply(&printer, args),
         Command::Status(args) => commands::status::run(&printer, args),
         Command::Replay(args) => commands::replay::run(&printer, args),
+        Command::Simulate(args) => commands::simulate::run(&printer, args),
+        Command::Reconcile(args) => commands::reconcile::run(&printer, args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -30,7 +30,9 @@ impl Nats {
         let mut options = async_nats::ConnectOptions::new()
             .name("iotctl")
             .connection_timeout(StdDuration::from_secs(5))
-            .max_reconnects(None);
+            .max_reconnects(None)
+            // Room for pipelined publishes: the connection task drains commands in batches.
+            .client_capacity(65_536);
         match &settings.auth {
             NatsAuth::None => {}
             NatsAuth::Credentials(path) => {

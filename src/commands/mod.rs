@@ -2,9 +2,11 @@
 
 pub mod apply;
 pub mod contract;
+pub mod reconcile;
 pub mod render;
 pub mod replay;
 pub mod sample;
+pub mod simulate;
 pub mod status;
 pub mod validate;
 

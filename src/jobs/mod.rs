@@ -2,3 +2,4 @@
 
 pub mod replay;
 pub mod replay_ledger;
+pub mod simulate;

@@ -414,8 +414,55 @@ pub struct SampleArgs {
     pub encoding: SampleFormat,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum LegArg {
+    Raw,
+    Batch,
+    Stream,
+}
+
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     #[command(flatten)]
     pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// One UTC day (YYYY-MM-DD)
+    #[arg(long, conflicts_with_all = ["since", "until"], required_unless_present = "since")]
+    pub date: Option<String>,
+
+    /// First day: a UTC day, an RFC 3339 time or a duration ago (its whole UTC day counts)
+    #[arg(long, requires = "until")]
+    pub since: Option<String>,
+
+    /// End, exclusive: a UTC day, an RFC 3339 time or a duration ago (`0s` is now)
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+
+    /// Legs to compare; raw is the reference when present. stream is skipped without RisingWave
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "raw,batch,stream")]
+    pub legs: Vec<LegArg>,
+
+    /// Only these sites (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub site: Vec<String>,
+
+    /// Largest relative difference of min, max and average that still matches (counts: exact)
+    #[arg(long, default_value_t = 1e-6, value_name = "F")]
+    pub tolerance: f64,
+
+    /// How long after its end a day may still receive events; default: the spec's watermark delay
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+
+    /// Read only messages NATS received from this time on (RFC 3339 or a duration ago); default:
+    /// the whole retained stream, since replayed or simulated history arrives late
+    #[arg(long, value_name = "TIME")]
+    pub published_since: Option<String>,
+
+    /// Worst mismatches to list per leg pair
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }

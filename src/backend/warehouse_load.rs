@@ -1,6 +1,7 @@
-//! Bulk loading telemetry into the warehouse's raw table: COPY into a staging table, then
-//! upsert on the event identity, in one transaction. Loading the same events twice changes
-//! nothing (rows whose values are unchanged are not even rewritten).
+//! Bulk loading telemetry into the warehouse's raw table, upserting on the event identity so
+//! loading the same events twice changes nothing. PostgreSQL: COPY into a staging table, then
+//! upsert in one transaction (unchanged rows are not even rewritten). The embedded DuckDB:
+//! CSV batches upserted by the DuckDB helper.
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -8,19 +9,41 @@ use futures::SinkExt;
 use serde_json::Value;
 use tokio_postgres::Client;
 
+use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
 use crate::spec::model::FieldType;
 
+enum LoadSink {
+    Postgres {
+        client: Client,
+        copy: String,
+        upsert: String,
+    },
+    Duckdb(DuckDbLoader),
+}
+
 pub struct WarehouseLoader {
-    client: Client,
+    sink: LoadSink,
     fields: Vec<EventField>,
-    copy: String,
-    upsert: String,
-    /// COPY text of the pending batch.
+    /// COPY text (PostgreSQL) or CSV (DuckDB) of the pending batch.
     batch: String,
     pub rows: usize,
+}
+
+/// One value as CSV for DuckDB: strings always quoted, NULL as an empty field (the contract
+/// never allows an empty string, so the two cannot be confused).
+fn csv_text(value: Option<&Value>, out: &mut String) {
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            out.push('"');
+            out.push_str(&s.replace('"', "\"\""));
+            out.push('"');
+        }
+        Some(other) => out.push_str(&other.to_string()),
+    }
 }
 
 fn q(name: &str) -> String {
@@ -87,31 +110,60 @@ impl WarehouseLoader {
                 .collect::<Vec<_>>()
                 .join(", "),
         );
-        let loader = WarehouseLoader {
-            client,
-            fields,
-            copy,
-            upsert,
-            batch: String::with_capacity(1 << 20),
-            rows: 0,
-        };
-        loader
-            .client
+        client
             .batch_execute(&format!(
                 "CREATE TEMP TABLE iotctl_staging (LIKE {table} INCLUDING DEFAULTS)"
             ))
             .await
             .with_context(|| format!("cannot stage rows for {table} (run `iotctl apply` to create it)"))?;
-        Ok(loader)
+        Ok(WarehouseLoader {
+            sink: LoadSink::Postgres { client, copy, upsert },
+            fields,
+            batch: String::with_capacity(1 << 20),
+            rows: 0,
+        })
+    }
+
+    /// A loader into the embedded DuckDB warehouse; creates the table from the rendered DDL.
+    pub async fn connect_duckdb(duckdb: &DuckDb, spec: &Spec) -> anyhow::Result<WarehouseLoader> {
+        let templates = crate::render::templates::Templates::embedded();
+        let ddl = crate::render::render_warehouse_ddl(spec, &templates)?;
+        let table = format!(
+            "{}.{}",
+            q(spec.warehouse.schema.as_str()),
+            q(spec.warehouse.raw_table.as_str())
+        );
+        let keys: Vec<String> = identity_columns(spec).iter().map(|c| q(c)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let loader = duckdb.loader(&ddl, &table, &keys).await?;
+        Ok(WarehouseLoader {
+            sink: LoadSink::Duckdb(loader),
+            fields: event_fields(spec),
+            batch: String::with_capacity(1 << 20),
+            rows: 0,
+        })
+    }
+
+    /// Ends the load; DuckDB's file is released for SQLMesh.
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self.sink {
+            LoadSink::Postgres { .. } => Ok(()),
+            LoadSink::Duckdb(loader) => loader.close().await,
+        }
     }
 
     /// Adds one validated event to the pending batch.
     pub fn push(&mut self, event: &Value) {
+        let duckdb = matches!(self.sink, LoadSink::Duckdb(_));
         for (i, field) in self.fields.iter().enumerate() {
             if i > 0 {
-                self.batch.push('\t');
+                self.batch.push(if duckdb { ',' } else { '\t' });
             }
-            copy_text(event.get(&field.name), field.field_type, &mut self.batch);
+            if duckdb {
+                csv_text(event.get(&field.name), &mut self.batch);
+            } else {
+                copy_text(event.get(&field.name), field.field_type, &mut self.batch);
+            }
         }
         self.batch.push('\n');
         self.rows += 1;
@@ -122,10 +174,18 @@ impl WarehouseLoader {
         if self.rows == 0 {
             return Ok(0);
         }
-        let transaction = self.client.transaction().await?;
+        let (client, copy, upsert) = match &mut self.sink {
+            LoadSink::Postgres { client, copy, upsert } => (client, copy, upsert),
+            LoadSink::Duckdb(loader) => {
+                let changed = loader.load_csv(&std::mem::take(&mut self.batch)).await?;
+                self.rows = 0;
+                return Ok(changed);
+            }
+        };
+        let transaction = client.transaction().await?;
         transaction.batch_execute("TRUNCATE iotctl_staging").await?;
         let sink = transaction
-            .copy_in::<_, Bytes>(&self.copy)
+            .copy_in::<_, Bytes>(copy.as_str())
             .await
             .context("cannot start COPY into the warehouse")?;
         futures::pin_mut!(sink);
@@ -134,7 +194,7 @@ impl WarehouseLoader {
             .context("COPY into the warehouse failed")?;
         sink.finish().await.context("COPY into the warehouse failed")?;
         let changed = transaction
-            .execute(&self.upsert, &[])
+            .execute(upsert.as_str(), &[])
             .await
             .context("upsert into the warehouse failed")?;
         transaction.commit().await.context("cannot commit the warehouse load")?;

@@ -10,6 +10,7 @@ use crate::backend::nats::Nats;
 use crate::backend::warehouse_load::WarehouseLoader;
 use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
 use crate::error::{CliError, Exit};
+use crate::jobs::reconcile::BatchSource;
 use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions, Target};
 use crate::output::Printer;
 use crate::settings::Settings;
@@ -281,15 +282,21 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
             let _ = tokio::signal::ctrl_c().await;
         };
         let mut target = if record.target == "warehouse" {
-            let Some(url) = &settings.warehouse_url else {
-                return Err(CliError::usage(anyhow::anyhow!("--to warehouse needs --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}", spec.warehouse.password_env)));
-            };
-            Target::Warehouse(WarehouseLoader::connect(url, spec).await?)
+            match super::batch_source(&settings, spec)? {
+                BatchSource::Postgres(url) => Target::Warehouse(WarehouseLoader::connect(&url, spec).await?),
+                BatchSource::Duckdb(duckdb) => Target::Warehouse(WarehouseLoader::connect_duckdb(&duckdb, spec).await?),
+            }
         } else {
             Target::Stream
         };
         let result = replay::run(&nats.js, spec, &ledger, &mut record, &mut target, &options, &mut observer, stop).await;
         bar.finish_and_clear();
+        // Releases the embedded DuckDB file before SQLMesh restates from it.
+        let closed = match target {
+            Target::Warehouse(loader) => loader.close().await,
+            Target::Stream => Ok(()),
+        };
+        let result = result.and(closed);
         if let Err(e) = result {
             record.status = ReplayStatus::Failed;
             let _ = ledger.save(&record).await;

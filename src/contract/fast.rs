@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::flat::{EventFields, Scalar};
+
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::spec::Spec;
 use crate::spec::model::{FieldType, ValueType};
@@ -70,12 +72,12 @@ fn is_rfc3339_with_zone(text: &str) -> bool {
     zone_ok && (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24 && minute < 60 && second <= 60
 }
 
-fn type_ok(value: &Value, field_type: FieldType) -> bool {
+fn type_ok(value: &Scalar, field_type: FieldType) -> bool {
     match field_type {
         FieldType::String => value.as_str().is_some_and(|s| !s.is_empty()),
-        FieldType::Integer => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
-        FieldType::Float => value.is_number(),
-        FieldType::Boolean => value.is_boolean(),
+        FieldType::Integer => value.is_integer() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        FieldType::Float => value.as_f64().is_some(),
+        FieldType::Boolean => matches!(value, Scalar::Bool(_)),
         FieldType::Timestamp => value.as_str().is_some_and(is_rfc3339_with_zone),
     }
 }
@@ -111,17 +113,24 @@ impl FastContract {
 
     /// Whether `event` satisfies the contract (the same answer as the JSON Schema).
     pub fn is_valid(&self, event: &Value) -> bool {
-        let Some(object) = event.as_object() else { return false };
+        self.is_valid_fields(event)
+    }
+
+    /// The same check on any view of the event's fields (a borrowed `FlatEvent` on hot paths).
+    pub fn is_valid_fields<E: EventFields>(&self, event: &E) -> bool {
+        if !event.is_object() {
+            return false;
+        }
         for (field, allowed) in self.fields.iter().zip(&self.enums) {
             // JSON Schema `type` applies to a present value, null included.
-            match object.get(&field.name) {
+            match event.field(&field.name) {
                 None => {
                     if field.required {
                         return false;
                     }
                 }
                 Some(value) => {
-                    if !type_ok(value, field.field_type) {
+                    if !type_ok(&value, field.field_type) {
                         return false;
                     }
                     if let Some(allowed) = allowed
@@ -132,30 +141,35 @@ impl FastContract {
                 }
             }
         }
-        if object.get("seq").and_then(Value::as_f64).is_some_and(|s| s < 0.0) {
+        if event.field("seq").and_then(|s| s.as_f64()).is_some_and(|s| s < 0.0) {
             return false;
         }
-        let text = |name: &str| object.get(name).and_then(Value::as_str);
-        if let Some(site) = object.get("site")
+        if let Some(site) = event.field("site")
             && !site.as_str().is_some_and(|s| self.sites.contains(s))
         {
             return false;
         }
-        let device_type = text("device_type");
-        if object.contains_key("device_type") && device_type.is_none_or(|d| !self.metrics.contains_key(d)) {
-            return false;
-        }
-        let metric = text("metric");
-        if object.contains_key("metric")
-            && metric.is_none_or(|m| !self.metrics.values().any(|rules| rules.contains_key(m)))
-        {
-            return false;
-        }
+        let device_type = event.field("device_type");
+        let device_type = match &device_type {
+            None => None,
+            Some(d) => match d.as_str() {
+                Some(name) if self.metrics.contains_key(name) => Some(name),
+                _ => return false,
+            },
+        };
+        let metric = event.field("metric");
+        let metric = match &metric {
+            None => None,
+            Some(m) => match m.as_str() {
+                Some(name) if self.metrics.values().any(|rules| rules.contains_key(name)) => Some(name),
+                _ => return false,
+            },
+        };
         if let (Some(device_type), Some(metric)) = (device_type, metric) {
             let Some(rule) = self.metrics.get(device_type).and_then(|rules| rules.get(metric)) else {
                 return false;
             };
-            if let Some(value) = object.get("value") {
+            if let Some(value) = event.field("value") {
                 let Some(number) = value.as_f64() else { return false };
                 if number < rule.min || number > rule.max || (rule.integer && number.fract() != 0.0) {
                     return false;
@@ -164,6 +178,30 @@ impl FastContract {
         }
         true
     }
+}
+
+/// Whether a message's subject `{prefix}.{site}.{device_type}.{metric}` agrees with its payload.
+/// A mismatch is a contract failure: aggregates keyed on the payload would land elsewhere.
+pub fn subject_matches<E: EventFields>(event: &E, subject: &str, prefix_tokens: usize) -> Result<(), String> {
+    let mut tokens = subject.split('.');
+    let mut expected = tokens.by_ref().skip(prefix_tokens);
+    for field in ["site", "device_type", "metric"] {
+        let token = expected.next();
+        if token.is_none() {
+            return Err(format!(
+                "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
+            ));
+        }
+        if event.field(field).as_ref().and_then(|v| v.as_str()) != token {
+            return Err(format!("payload {field} does not match subject `{subject}`"));
+        }
+    }
+    if expected.next().is_some() {
+        return Err(format!(
+            "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,6 +270,9 @@ mod tests {
                     expected,
                     "{field} = {replacement} (removed: {remove}): {event}"
                 );
+                let text = event.to_string();
+                let flat = crate::contract::flat::FlatEvent::parse(text.as_bytes()).unwrap();
+                assert_eq!(fast.is_valid_fields(&flat), expected, "borrowed view of {text}");
                 checked += 1;
             }
         }

@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod fast;
+pub mod flat;
 pub mod payload;
 pub mod surface;

@@ -1,5 +1,6 @@
 //! Long-running jobs: bounded concurrency, progress, Ctrl-C, resumable.
 
+pub mod reconcile;
 pub mod replay;
 pub mod replay_ledger;
 pub mod simulate;

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::replay_ledger::rfc3339;
 pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, new_id};
-use crate::contract::fast::FastContract;
+use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::payload::PayloadValidator;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
@@ -106,7 +106,7 @@ pub struct Preflight {
 }
 
 /// Counts the messages matching `filter` from `start` on, using a short-lived consumer.
-async fn count_from(
+pub async fn count_from(
     stream: &stream::Stream,
     filter: &str,
     start: consumer::DeliverPolicy,
@@ -467,16 +467,8 @@ fn classify(
         };
         return Outcome::Invalid(format!("{at}{}", first.message).chars().take(512).collect());
     }
-    let tokens: Vec<&str> = subject.split('.').collect();
-    if tokens.len() != prefix_tokens + 3 {
-        return Outcome::Invalid(format!(
-            "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
-        ));
-    }
-    for (offset, field) in ["site", "device_type", "metric"].iter().enumerate() {
-        if value.get(*field).and_then(|v| v.as_str()) != Some(tokens[prefix_tokens + offset]) {
-            return Outcome::Invalid(format!("payload {field} does not match subject `{subject}`"));
-        }
+    if let Err(reason) = subject_matches(&value, subject, prefix_tokens) {
+        return Outcome::Invalid(reason);
     }
     Outcome::Valid(value)
 }

@@ -56,6 +56,7 @@ pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Renderin
     let (objects, others) = std::thread::scope(|scope| {
         let others = scope.spawn(|| -> anyhow::Result<Vec<Artifact>> {
             let mut artifacts = vec![render_warehouse(spec, templates)?];
+            artifacts.extend(render_stream_daily_table(spec, templates)?);
             artifacts.extend(sqlmesh::render(spec, templates)?);
             artifacts.extend(contracts::render(spec)?);
             Ok(artifacts)
@@ -105,6 +106,33 @@ pub fn render_warehouse(spec: &Spec, templates: &Templates) -> anyhow::Result<Ar
         json!({"schema": spec.warehouse.schema, "table": spec.warehouse.raw_table, "columns": columns, "primary_key": identity_columns(spec)}),
     )?;
     Ok(Artifact::new("warehouse/raw_telemetry.sql", ddl))
+}
+
+/// The warehouse table RisingWave sinks its daily per-device aggregates into (when the
+/// warehouse sink is on): the stream side of the SQLMesh stream-vs-batch audit.
+pub const STREAM_DAILY_TABLE: &str = "stream_daily_device_metrics";
+/// RisingWave's daily per-device aggregate, read by `reconcile`'s stream leg.
+pub const STREAM_DAILY_VIEW: &str = "daily_device_metrics";
+
+pub fn render_stream_daily_table(spec: &Spec, templates: &Templates) -> anyhow::Result<Option<Artifact>> {
+    if !spec.risingwave.warehouse_sink.enabled {
+        return Ok(None);
+    }
+    let ddl = templates.render(
+        "sql/warehouse/stream_daily_device_metrics.sql.j2",
+        json!({"schema": spec.warehouse.schema, "table": STREAM_DAILY_TABLE, "rw_relation": format!("{}.{}", spec.risingwave.schema, STREAM_DAILY_VIEW)}),
+    )?;
+    Ok(Some(Artifact::new(format!("warehouse/{STREAM_DAILY_TABLE}.sql"), ddl)))
+}
+
+/// Every warehouse table's DDL in one script (the embedded DuckDB warehouse runs it whole).
+pub fn render_warehouse_ddl(spec: &Spec, templates: &Templates) -> anyhow::Result<String> {
+    let mut ddl = render_warehouse(spec, templates)?.content;
+    if let Some(stream) = render_stream_daily_table(spec, templates)? {
+        ddl.push('\n');
+        ddl.push_str(&stream.content);
+    }
+    Ok(ddl)
 }
 
 /// The fixed NATS subject an alert sink publishes to.

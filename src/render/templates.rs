@@ -30,6 +30,7 @@ pub const EMBEDDED: &[(&str, &str)] = embed!(
     "sql/risingwave/nats_sink.sql.j2",
     "sql/risingwave/warehouse_sink.sql.j2",
     "sql/warehouse/raw_telemetry.sql.j2",
+    "sql/warehouse/stream_daily_device_metrics.sql.j2",
     "sqlmesh/config.yaml.j2",
     "sqlmesh/external_models.yaml.j2",
     "sqlmesh/models/metric_thresholds.sql.j2",

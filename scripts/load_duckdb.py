@@ -3,8 +3,10 @@
 Usage: load_duckdb.py DATABASE WAREHOUSE_DDL CSV
 
 Creates the raw-telemetry table from the rendered warehouse DDL (the same file PostgreSQL
-runs) and upserts the CSV on the table's primary key, so loading twice changes nothing.
+runs), and the other warehouse tables rendered beside it, then upserts the CSV on the raw
+table's primary key, so loading twice changes nothing.
 """
+import pathlib
 import sys
 
 import duckdb
@@ -16,6 +18,9 @@ def main() -> int:
         ddl = ddl_file.read()
     con = duckdb.connect(database)
     con.execute(ddl)
+    for other in sorted(pathlib.Path(ddl_path).parent.glob("*.sql")):
+        if other.resolve() != pathlib.Path(ddl_path).resolve():
+            con.execute(other.read_text(encoding="utf-8"))
     table = next(
         line.split()[5]
         for line in ddl.splitlines()

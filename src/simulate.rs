@@ -246,7 +246,7 @@ impl Simulation {
     /// Generates every event in publish order. `emit` returning an error stops the run.
     pub fn run<E>(&self, mut emit: impl FnMut(&SimEvent) -> Result<(), E>) -> Result<(), E> {
         let o = &self.options;
-        let mut rng = Rng(o.seed ^ 0x5EED_0F_D47A);
+        let mut rng = Rng(o.seed ^ 0x005E_ED0F_D47A);
         let mut held: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
         let mut payload = Vec::with_capacity(512);
         let mut event_id = String::with_capacity(96);
@@ -387,7 +387,7 @@ impl Simulation {
             match (&field.allowed, field.field_type) {
                 (Some(allowed), _) => {
                     // Mostly the first allowed value (production), now and then another.
-                    let pick = if seq % 17 == 0 {
+                    let pick = if seq.is_multiple_of(17) {
                         (device.line as usize) % allowed.len()
                     } else {
                         0

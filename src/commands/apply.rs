@@ -15,7 +15,7 @@ use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::{self, Change, Plan, Skipped, System};
 use crate::render::sqlmesh::gateway_name;
-use crate::render::{Rendering, render_all, render_warehouse, templates::Templates};
+use crate::render::{Rendering, render_all, render_stream_daily_table, render_warehouse, templates::Templates};
 use crate::settings::{Settings, SqlmeshSettings};
 use crate::spec::Spec;
 
@@ -133,6 +133,14 @@ pub async fn observe_and_diff(
         let ddl = render_warehouse(spec, &Templates::embedded())?.content;
         plan.changes
             .extend(plan::warehouse::diff(spec, observed.as_ref(), &ddl));
+        if let Some(stream_table) = render_stream_daily_table(spec, &Templates::embedded())? {
+            let exists = warehouse
+                .observe(spec.warehouse.schema.as_str(), crate::render::STREAM_DAILY_TABLE)
+                .await?
+                .is_some();
+            plan.changes
+                .extend(plan::warehouse::create_fixed_table(spec, exists, &stream_table.content));
+        }
     }
     if let Some(risingwave) = &live.risingwave {
         let snapshot = risingwave.observe().await?;

@@ -22,7 +22,9 @@ const DAY_MS: i64 = 86_400_000;
 pub fn resolve_start(start: Option<&str>, duration_ms: u64, now: OffsetDateTime) -> Result<i64, String> {
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     match start {
-        None if duration_ms % DAY_MS as u64 == 0 => Ok(now_ms.div_euclid(DAY_MS) * DAY_MS - duration_ms as i64),
+        None if duration_ms.is_multiple_of(DAY_MS as u64) => {
+            Ok(now_ms.div_euclid(DAY_MS) * DAY_MS - duration_ms as i64)
+        }
         None => Ok((now_ms - duration_ms as i64).div_euclid(60_000) * 60_000),
         Some(text) => {
             if let Some(day) = crate::reconcile::parse_day(text) {

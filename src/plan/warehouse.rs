@@ -51,6 +51,17 @@ fn q(name: &str) -> String {
     ident(name).unwrap_or_else(|_| format!("\"{name}\""))
 }
 
+/// Creates an iotctl-owned table of fixed shape (the stream's daily statistics) when missing.
+pub fn create_fixed_table(spec: &Spec, exists: bool, create_ddl: &str) -> Option<Change> {
+    let label = format!("{}.{}", spec.warehouse.schema, crate::render::STREAM_DAILY_TABLE);
+    (!exists).then(|| Change::ApplyWarehouseDdl {
+        summary: format!("create table {label} (RisingWave's daily statistics, for the stream audit)"),
+        table: label,
+        statements: vec![create_ddl.to_string()],
+        data_loss: None,
+    })
+}
+
 /// Changes that make the warehouse table match the contract. `create_ddl` is the rendered
 /// warehouse DDL, used when the table does not exist.
 pub fn diff(spec: &Spec, observed: Option<&ObservedTable>, create_ddl: &str) -> Vec<Change> {

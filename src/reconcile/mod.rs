@@ -93,10 +93,11 @@ pub struct LegGroups {
 impl LegGroups {
     /// Adds a row read from a table, noting a key seen twice.
     pub fn insert_row(&mut self, key: GroupKey, group: Group) {
-        if self.groups.contains_key(&key) {
-            self.duplicates.push(key);
-        } else {
-            self.groups.insert(key, group);
+        match self.groups.entry(key) {
+            std::collections::btree_map::Entry::Occupied(seen) => self.duplicates.push(seen.key().clone()),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(group);
+            }
         }
     }
 }

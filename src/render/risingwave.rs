@@ -293,6 +293,14 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
         }
     }
 
+    // The daily statistics per device on the batch model's grain (reconcile's stream leg).
+    let daily = super::STREAM_DAILY_VIEW.to_string();
+    let ddl = templates.render(
+        "sql/risingwave/daily_device_metrics.sql.j2",
+        json!({"schema": schema, "name": daily, "source": valid, "size": crate::spec::duration::Duration::from_secs(86_400).sql_interval(false), "sunk": rw.warehouse_sink.enabled}),
+    )?;
+    push(RwKind::MaterializedView, daily.clone(), vec![valid.clone()], ddl, None);
+
     // Alerts: threshold breaches and anomalies, unified, then sunk to NATS.
     let alert_key = alert_key_sql(spec);
     let metrics: Vec<(&str, &Metric)> = spec
@@ -442,6 +450,27 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
             RwKind::Sink,
             name,
             vec![valid.clone(), warehouse_secret.clone()],
+            ddl,
+            None,
+        );
+
+        let mut options = options;
+        for o in options.iter_mut() {
+            if o.key == "table" {
+                *o = option("table", super::STREAM_DAILY_TABLE)?;
+            } else if o.key == "primary_key" {
+                *o = option("primary_key", "window_start,site,device_type,device_id,metric")?;
+            }
+        }
+        let name = object_name(&[super::STREAM_DAILY_VIEW, "to_warehouse"]);
+        let ddl = templates.render(
+            "sql/risingwave/stream_daily_sink.sql.j2",
+            json!({"schema": schema, "name": name, "source": daily, "options": options, "target": format!("{}.{}", wh.schema, super::STREAM_DAILY_TABLE)}),
+        )?;
+        push(
+            RwKind::Sink,
+            name,
+            vec![daily.clone(), warehouse_secret.clone()],
             ddl,
             None,
         );

@@ -15,6 +15,8 @@ pub struct ModelNames {
     pub thresholds: String,
     pub device_metrics: String,
     pub site_rollup: String,
+    /// The stream's daily statistics sunk into the warehouse, when RisingWave sinks there.
+    pub stream_daily: Option<String>,
 }
 
 pub fn model_names(spec: &Spec) -> ModelNames {
@@ -24,6 +26,11 @@ pub fn model_names(spec: &Spec) -> ModelNames {
         thresholds: format!("{schema}.metric_thresholds"),
         device_metrics: format!("{schema}.daily_device_metrics"),
         site_rollup: format!("{schema}.daily_site_rollup"),
+        stream_daily: spec
+            .risingwave
+            .warehouse_sink
+            .enabled
+            .then(|| format!("{}.{}", spec.warehouse.schema, super::STREAM_DAILY_TABLE)),
     }
 }
 
@@ -85,7 +92,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
     add(
         "external_models.yaml",
         "sqlmesh/external_models.yaml.j2",
-        json!({"raw_table": names.raw_table, "columns": columns, "description": format!("Raw telemetry of pipeline {} (contract v{})", spec.pipeline.name, spec.contract.version)}),
+        json!({"raw_table": names.raw_table, "stream_table": names.stream_daily, "columns": columns, "description": format!("Raw telemetry of pipeline {} (contract v{})", spec.pipeline.name, spec.contract.version)}),
     )?;
 
     let thresholds: Vec<ThresholdRow> = spec
@@ -114,6 +121,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         "batch_size": sm.batch_size_days, "lookback": sm.lookback_days,
         "raw_table": names.raw_table, "thresholds": names.thresholds,
         "name": names.device_metrics, "device_metrics": names.device_metrics,
+        "stream_audit": names.stream_daily.is_some(),
     });
     add(
         "models/daily_device_metrics.sql",
@@ -137,6 +145,13 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         "sqlmesh/audits/values_within_range.sql.j2",
         json!({"thresholds": names.thresholds}),
     )?;
+    if let Some(stream_table) = &names.stream_daily {
+        add(
+            "audits/stream_matches_batch.sql",
+            "sqlmesh/audits/stream_matches_batch.sql.j2",
+            json!({"stream_table": stream_table, "max_drop_rate": float(spec.slo.max_drop_rate), "tolerance": "0.000001"}),
+        )?;
+    }
 
     // Unit tests: expected values computed here with the models' own semantics.
     let expected: Vec<Vec<Cell>> = thresholds.iter().map(ThresholdRow::cells).collect();

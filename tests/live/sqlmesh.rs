@@ -195,7 +195,9 @@ fn plan_on_postgres(example: &str) {
     let (csv, per_day) = project.sample(example);
     let pg = TestPostgres::start();
     // The warehouse DDL iotctl renders creates the table RisingWave's sink and SQLMesh expect.
-    pg.psql(&["-f", project.root.join("warehouse/raw_telemetry.sql").to_str().unwrap()]);
+    for ddl in std::fs::read_dir(project.root.join("warehouse")).unwrap() {
+        pg.psql(&["-f", ddl.unwrap().path().to_str().unwrap()]);
+    }
     let (loaded, _) = render_example(example);
     let raw = format!("{}.{}", loaded.spec.warehouse.schema, loaded.spec.warehouse.raw_table);
     pg.psql(&[

@@ -33,7 +33,8 @@ MODEL (
     NOT_NULL(columns := (event_date, site, device_type, device_id, metric, sample_count)),
     UNIQUE_COMBINATION_OF_COLUMNS(columns := (event_date, site, device_id, metric)),
     BREACHES_WITHIN_SAMPLES,
-    VALUES_WITHIN_RANGE
+    VALUES_WITHIN_RANGE,
+    STREAM_MATCHES_BATCH
   )
 );
 

@@ -1,0 +1,16 @@
+-- Daily statistics per device and metric (UTC days), on the SQLMesh daily model's grain: the
+-- stream side of `iotctl reconcile` and, sunk to the warehouse, of the SQLMesh audit
+-- against the batch model.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.daily_device_metrics AS
+SELECT
+    window_start,
+    site,
+    device_type,
+    device_id,
+    metric,
+    count(*) AS samples,
+    min(value) AS min_value,
+    max(value) AS max_value,
+    avg(value) AS avg_value
+FROM TUMBLE(cold_chain.valid_telemetry, ts, INTERVAL '1 day')
+GROUP BY window_start, site, device_type, device_id, metric;

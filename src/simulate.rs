@@ -36,14 +36,26 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a rate like `1/min`, `10/s` or `60/h`"))?;
-    let unit_ms = match unit.trim() {
-        "ms" => 1.0,
-        "s" | "sec" | "second" => 1_000.0,
-        "m" | "min" | "minute" => 60_000.0,
-        "h" | "hour" => 3_600_000.0,
-        "d" | "day" => 86_400_000.0,
-        other => return Err(format!("unknown rate unit `{other}` in `{text}`; use s, min, h or d")),
+    // `1/10min`: a unit may carry its own count.
+    let unit = unit.trim();
+    let digits = unit.len() - unit.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let per: f64 = if digits > 0 {
+        unit[..digits].parse().unwrap_or(0.0)
+    } else {
+        1.0
     };
+    let unit_ms = per
+        * match &unit[digits..] {
+            "ms" => 1.0,
+            "s" | "sec" | "second" => 1_000.0,
+            "m" | "min" | "minute" => 60_000.0,
+            "h" | "hour" => 3_600_000.0,
+            "d" | "day" => 86_400_000.0,
+            other => return Err(format!("unknown rate unit `{other}` in `{text}`; use s, min, h or d")),
+        };
+    if unit_ms <= 0.0 {
+        return Err(format!("rate `{text}` needs a positive unit"));
+    }
     let interval = unit_ms / count;
     if !interval.is_finite() || interval < 1.0 || count <= 0.0 {
         return Err(format!(
@@ -457,6 +469,9 @@ mod tests {
         assert_eq!(parse_rate("10/s"), Ok(100));
         assert_eq!(parse_rate("60/h"), Ok(60_000));
         assert_eq!(parse_rate("2"), Ok(500));
+        assert_eq!(parse_rate("1/10min"), Ok(600_000));
+        assert_eq!(parse_rate("3/15s"), Ok(5_000));
+        assert!(parse_rate("1/0min").is_err());
         assert!(parse_rate("0/s").is_err());
         assert!(parse_rate("5/fortnight").is_err());
         assert!(parse_rate("2000/s").is_err());

@@ -7,6 +7,7 @@ mod apply_systems;
 mod common;
 mod harness;
 mod provision;
+mod reconcile;
 mod replay;
 mod risingwave;
 mod sqlmesh;

@@ -1,0 +1,363 @@
+//! `iotctl simulate` and `iotctl reconcile` against a real nats-server, PostgreSQL and SQLMesh:
+//! simulated telemetry is loaded into the warehouse, the daily models are built, and reconcile
+//! must pass on that consistent state, then catch each kind of defect planted in it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use super::common::{hermetic, stderr, stdout};
+use super::harness::nats::TestNats;
+use super::harness::postgres::TestPostgres;
+use super::harness::tools::{run_ok, venv_bin};
+
+const SPEC: &str = "examples/factory.yaml";
+
+struct Fixture {
+    nats: TestNats,
+    pg: TestPostgres,
+    _dir: tempfile::TempDir,
+    project: PathBuf,
+    env: Vec<(String, String)>,
+    /// The two simulated (closed) days, YYYY-MM-DD.
+    days: [String; 2],
+}
+
+fn day_ago(n: i64) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    (today - time::Duration::days(n)).to_string()
+}
+
+impl Fixture {
+    /// Streams, warehouse table and models applied; two days of simulated telemetry (with late
+    /// and malformed events) published, loaded into the warehouse and the models restated.
+    fn start() -> Fixture {
+        let nats = TestNats::start();
+        let pg = TestPostgres::start();
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("sqlmesh");
+        let env = pg.sqlmesh_env("IOTCTL_WAREHOUSE_PASSWORD");
+        let fixture = Fixture {
+            nats,
+            pg,
+            _dir: dir,
+            project,
+            env,
+            days: [day_ago(3), day_ago(2)],
+        };
+        let applied = fixture.iotctl(&["apply", "-f", SPEC, "--yes"], true);
+        assert!(applied.status.success(), "{}", stderr(&applied));
+        fixture.simulate(&["--start", &fixture.days[0], "--duration", "2d"]);
+        fixture.load();
+        fixture
+    }
+
+    fn iotctl(&self, args: &[&str], with_sqlmesh: bool) -> Output {
+        let mut command = hermetic(args);
+        command
+            .args(["--nats-url", &self.nats.url, "--warehouse-url", &self.pg.url()])
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if with_sqlmesh {
+            command.args(["--sqlmesh-dir", self.project.to_str().unwrap()]);
+            command.args(["--sqlmesh-bin", venv_bin("sqlmesh").to_str().unwrap()]);
+            command.args(["--sqlmesh-gateway", "postgres"]);
+        }
+        command.output().unwrap()
+    }
+
+    fn simulate(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "simulate",
+            "-f",
+            SPEC,
+            "--devices",
+            "24",
+            "--rate",
+            "1/10min",
+            "--late-fraction",
+            "0.02",
+            "--malformed-fraction",
+            "0.01",
+            "--anomalies",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let output = self.iotctl(&args, false);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let summary = stdout(&output)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == "summary")
+            .expect("a summary line");
+        let counts = &summary["counts"];
+        assert_eq!(
+            counts["published"], counts["stored"],
+            "every event acked and stored once"
+        );
+        summary
+    }
+
+    /// Everything published in the last hour into the warehouse, models restated.
+    fn load(&self) {
+        let output = self.iotctl(
+            &["replay", "-f", SPEC, "--since", "1h", "--to", "warehouse", "--restate"],
+            true,
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+
+    fn restate(&self) {
+        let mut command = Command::new(venv_bin("sqlmesh"));
+        command
+            .current_dir(&self.project)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(["--gateway", "postgres", "plan"])
+            .args(["--restate-model", "device_health.daily_device_metrics"])
+            .args([
+                "--start",
+                &self.days[0],
+                "--end",
+                &self.days[1],
+                "--auto-apply",
+                "--no-prompts",
+            ]);
+        run_ok(&mut command);
+    }
+
+    fn reconcile(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+        // --until is exclusive: the day after the second simulated day.
+        let end = day_ago(1);
+        let mut args = vec![
+            "reconcile",
+            "-f",
+            SPEC,
+            "--since",
+            &self.days[0],
+            "--until",
+            &end,
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let output = self.iotctl(&args, false);
+        let json: serde_json::Value = serde_json::from_str(&stdout(&output))
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&output), stderr(&output)));
+        (output.status.code().unwrap_or(-1), json)
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.pg.psql(&["-c", sql]).trim().to_string()
+    }
+}
+
+fn pair<'a>(json: &'a serde_json::Value, right: &str) -> &'a serde_json::Value {
+    json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["right"] == right)
+        .unwrap_or_else(|| panic!("no pair with {right}: {json}"))
+}
+
+fn mismatch_kinds(pair: &serde_json::Value) -> Vec<(String, String, String)> {
+    pair["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["device_id"].as_str().unwrap().to_string(),
+                m["day"].as_str().unwrap().to_string(),
+                m["difference"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// One group of the batch model (device, metric) on `day`, by a deterministic pick.
+fn some_group(f: &Fixture, day: &str, skip: usize) -> (String, String) {
+    let row = f.sql(&format!(
+        "SELECT device_id || '|' || metric FROM device_health.daily_device_metrics WHERE event_date = '{day}' AND sample_count > 5 ORDER BY device_id, metric OFFSET {skip} LIMIT 1"
+    ));
+    let (device, metric) = row.split_once('|').expect("a batch row");
+    (device.to_string(), metric.to_string())
+}
+
+#[test]
+fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
+    let f = Fixture::start();
+
+    // Consistent: every group of both days matches; the stream leg says why it was skipped.
+    let (code, json) = f.reconcile(&[]);
+    assert_eq!(code, 0, "{json:#}");
+    let raw_batch = pair(&json, "batch");
+    assert_eq!(raw_batch["status"], "pass");
+    let groups = raw_batch["groups"].as_u64().unwrap();
+    assert!(groups > 40, "{raw_batch}");
+    assert_eq!(raw_batch["matched"].as_u64(), Some(groups));
+    assert_eq!(pair(&json, "stream")["status"], "skipped");
+    assert!(
+        json["raw"]["invalid"].as_u64().unwrap() > 0,
+        "malformed events are not counted"
+    );
+    assert_eq!(json["days"]["compared"], serde_json::json!(f.days));
+
+    // Value drift beyond the tolerance, then forgiven by a looser one.
+    let (device, metric) = some_group(&f, &f.days[0], 0);
+    let target = format!(
+        "event_date = '{}' AND device_id = '{device}' AND metric = '{metric}'",
+        f.days[0]
+    );
+    f.sql(&format!(
+        "UPDATE device_health.daily_device_metrics SET avg_value = avg_value * 1.01 + 0.01 WHERE {target}"
+    ));
+    let (code, json) = f.reconcile(&[]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(
+        mismatch_kinds(pair(&json, "batch")),
+        vec![(device.clone(), f.days[0].clone(), "value".to_string())]
+    );
+    assert_eq!(f.reconcile(&["--tolerance", "0.05"]).0, 0);
+    f.sql(&format!(
+        "UPDATE device_health.daily_device_metrics SET avg_value = (avg_value - 0.01) / 1.01 WHERE {target}"
+    ));
+    assert_eq!(f.reconcile(&[]).0, 0, "the drift is undone");
+
+    // Missing raw rows and rows duplicated under new ids, carried into the models by a restate.
+    let (lost_device, lost_metric) = some_group(&f, &f.days[0], 1);
+    let (dup_device, dup_metric) = some_group(&f, &f.days[1], 2);
+    let raw_group = |day: &str, device: &str, metric: &str| {
+        format!("device_id = '{device}' AND metric = '{metric}' AND CAST(ts AT TIME ZONE 'UTC' AS DATE) = '{day}'")
+    };
+    f.sql(&format!(
+        "DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry WHERE {} ORDER BY event_id LIMIT 3)",
+        raw_group(&f.days[0], &lost_device, &lost_metric)
+    ));
+    f.sql(&format!(
+        "INSERT INTO iot_raw.telemetry SELECT 'dup-' || event_id, device_id, site, device_type, metric, ts, value, seq, firmware_version, line, operating_mode FROM iot_raw.telemetry WHERE {} ORDER BY event_id LIMIT 2",
+        raw_group(&f.days[1], &dup_device, &dup_metric)
+    ));
+    f.restate();
+    let (code, json) = f.reconcile(&[]);
+    assert_eq!(code, 1, "{json:#}");
+    let batch = pair(&json, "batch");
+    assert_eq!(
+        (batch["count_differs"].as_u64(), batch["mismatch_count"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let differences: Vec<(String, i64)> = batch["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let d = &m["difference"];
+            (
+                m["device_id"].as_str().unwrap().to_string(),
+                d["right"].as_i64().unwrap() - d["left"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(differences.contains(&(lost_device.clone(), -3)), "{differences:?}");
+    assert!(differences.contains(&(dup_device.clone(), 2)), "{differences:?}");
+
+    // Repaired by loading again (the lost rows come back) and dropping the stray copies.
+    f.sql("DELETE FROM iot_raw.telemetry WHERE event_id LIKE 'dup-%'");
+    f.load();
+    assert_eq!(f.reconcile(&[]).0, 0, "repaired");
+
+    // A row the batch model holds twice.
+    let (twice, twice_metric) = some_group(&f, &f.days[1], 3);
+    f.sql(&format!(
+        "INSERT INTO device_health.daily_device_metrics SELECT * FROM device_health.daily_device_metrics WHERE event_date = '{}' AND device_id = '{twice}' AND metric = '{twice_metric}'",
+        f.days[1]
+    ));
+    let (code, json) = f.reconcile(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        mismatch_kinds(pair(&json, "batch")),
+        vec![(twice.clone(), f.days[1].clone(), "duplicate_row".to_string())]
+    );
+
+    // A day missing from the batch altogether.
+    f.sql(&format!(
+        "DELETE FROM device_health.daily_device_metrics WHERE event_date = '{}'",
+        f.days[1]
+    ));
+    let (code, json) = f.reconcile(&[]);
+    assert_eq!(code, 1);
+    let batch = pair(&json, "batch");
+    assert_eq!(batch["days_missing_right"], serde_json::json!([f.days[1]]));
+    assert!(batch["missing_right"].as_u64().unwrap() > 20, "{batch}");
+    // Reconciling the other day alone still passes.
+    let (code, _) = {
+        let output = f.iotctl(&["reconcile", "-f", SPEC, "--date", &f.days[0]], false);
+        (output.status.code(), stdout(&output))
+    };
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn reconcile_ignores_days_that_are_still_open_and_lists_missing_keys() {
+    let nats = TestNats::start();
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = pg.sqlmesh_env("IOTCTL_WAREHOUSE_PASSWORD");
+    let f = Fixture {
+        nats,
+        pg,
+        project: dir.path().join("sqlmesh"),
+        _dir: dir,
+        env,
+        days: [day_ago(1), day_ago(0)],
+    };
+    let applied = f.iotctl(&["apply", "-f", SPEC, "--yes"], true);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    // Today's first minutes: published and loaded raw, but no daily model has run on today.
+    let today = day_ago(0);
+    f.simulate(&["--start", &today, "--duration", "10m"]);
+    let output = f.iotctl(&["replay", "-f", SPEC, "--since", "1h", "--to", "warehouse"], false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let raw_today = f.sql(&format!(
+        "SELECT count(*) FROM iot_raw.telemetry WHERE CAST(ts AT TIME ZONE 'UTC' AS DATE) = '{today}'"
+    ));
+    assert!(raw_today.parse::<u64>().unwrap() > 0);
+    let batch_today = f.sql(&format!(
+        "SELECT count(*) FROM device_health.daily_device_metrics WHERE event_date = '{today}'"
+    ));
+    assert_eq!(batch_today, "0", "raw and batch do disagree about today");
+
+    let output = f.iotctl(
+        &[
+            "reconcile",
+            "-f",
+            SPEC,
+            "--since",
+            "1d",
+            "--until",
+            "0s",
+            "--format",
+            "json",
+        ],
+        false,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["days"]["open"], serde_json::json!([today]));
+    assert_eq!(json["days"]["compared"], serde_json::json!([day_ago(1)]));
+
+    // Human output of a failing run names the missing keys: yesterday gets events the batch lacks.
+    f.simulate(&["--start", &day_ago(1), "--duration", "5m"]);
+    let output = f.iotctl(&["reconcile", "-f", SPEC, "--date", &day_ago(1)], false);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("FAIL") && text.contains("missing from batch"), "{text}");
+    assert!(
+        text.contains(&format!("batch has nothing at all for {}", day_ago(1))),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&day_ago(1)) && (l.contains("berlin-") || l.contains("lyon-"))),
+        "the missing keys are listed: {text}"
+    );
+}

@@ -202,6 +202,36 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     );
     assert_eq!(json["days"]["compared"], serde_json::json!(f.days));
 
+    // The SQLMesh audit of the stream's sunk daily statistics: an exact copy of the batch
+    // passes; one day-device with a reading too many fails.
+    f.sql(
+        "INSERT INTO iot_raw.stream_daily_device_metrics SELECT CAST(event_date AS TIMESTAMP) AT TIME ZONE 'UTC', site, device_type, device_id, metric, sample_count, min_value, max_value, avg_value FROM device_health.daily_device_metrics",
+    );
+    let audit = |f: &Fixture| {
+        Command::new(venv_bin("sqlmesh"))
+            .current_dir(&f.project)
+            .envs(f.env.iter().map(|(k, v)| (k, v)))
+            .args([
+                "--gateway",
+                "postgres",
+                "audit",
+                "--start",
+                &f.days[0],
+                "--end",
+                &f.days[1],
+            ])
+            .output()
+            .unwrap()
+    };
+    let passed = audit(&f);
+    assert!(passed.status.success(), "{}{}", stdout(&passed), stderr(&passed));
+    assert!(stdout(&passed).contains("stream_matches_batch"), "{}", stdout(&passed));
+    f.sql("UPDATE iot_raw.stream_daily_device_metrics SET samples = samples + 1 WHERE (device_id, metric) IN (SELECT device_id, metric FROM iot_raw.stream_daily_device_metrics ORDER BY device_id, metric LIMIT 1)");
+    let failed = audit(&f);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    assert!(stdout(&failed).contains("stream_matches_batch"), "{}", stdout(&failed));
+    f.sql("DELETE FROM iot_raw.stream_daily_device_metrics");
+
     // Value drift beyond the tolerance, then forgiven by a looser one.
     let (device, metric) = some_group(&f, &f.days[0], 0);
     let target = format!(

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: validate and render the factory example, start a local
-# nats-server, apply the spec (NATS streams, and the SQLMesh project on DuckDB over two days of
-# generated telemetry; RisingWave and the PostgreSQL warehouse are skipped with a notice when not
-# configured), then show `iotctl status` and the daily device-health rollup.
+# The main job on the embedded default, on a fresh machine: validate and render the factory
+# example, start a local nats-server, apply the streams, simulate a day of telemetry for 200
+# devices (with late, malformed and anomalous readings), load it into the embedded warehouse
+# (DuckDB) with a replay, build the SQLMesh daily models, and reconcile raw events against the
+# batch models (pass). Then lose some warehouse rows on purpose: reconcile fails (exit 1) and
+# lists the keys; a second load repairs it. RisingWave and PostgreSQL are skipped with a notice.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 spec="${1:-examples/factory.yaml}"
@@ -13,7 +15,8 @@ iotctl=target/release/iotctl
 name=$(basename "$spec" .yaml)
 out=.demo/$name
 rm -rf "$out"
-mkdir -p "$out/nats"
+mkdir -p "$out/nats" "$out/sqlmesh"
+day=$(date -u -d yesterday +%F)
 
 echo "== validate $spec" >&2
 "$iotctl" validate -f "$spec"
@@ -28,33 +31,48 @@ trap 'kill $nats_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$out/nats/nats-server_$nats_pid.ports" ] && break; sleep 0.05; done
 export IOTCTL_NATS_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nats"][0])' "$out/nats/nats-server_$nats_pid.ports")
 echo "   $IOTCTL_NATS_URL" >&2
-
-echo "== two days of sample telemetry into the embedded warehouse (DuckDB)" >&2
-mkdir -p "$out/sqlmesh"
-"$iotctl" sample -f "$spec" --days 2 --devices 3 --interval 600 > "$out/sample.csv"
-.venv/bin/python scripts/load_duckdb.py "$out/sqlmesh/iotctl.duckdb" "$out/rendered/warehouse/raw_telemetry.sql" "$out/sample.csv"
-
-echo "== apply" >&2
 export IOTCTL_SQLMESH_DIR="$out/sqlmesh" IOTCTL_SQLMESH_BIN=.venv/bin/sqlmesh
+
+echo "== apply the NATS streams" >&2
+"$iotctl" apply -f "$spec" --yes --only nats
+
+echo "== simulate $day: 200 devices, one reading a minute each" >&2
+"$iotctl" simulate -f "$spec" --devices 200 --rate 1/min --start "$day" --duration 1d \
+  --late-fraction 0.01 --malformed-fraction 0.001 --anomalies
+
+echo "== load it into the embedded warehouse (DuckDB): a replay to the warehouse" >&2
+"$iotctl" replay -f "$spec" --since 1h --to warehouse --sqlmesh-gateway duckdb
+
+echo "== apply everything: SQLMesh builds the daily models on DuckDB" >&2
 "$iotctl" apply -f "$spec" --yes --sqlmesh-gateway duckdb
 echo "== apply again: nothing to do" >&2
 "$iotctl" apply -f "$spec" --yes --sqlmesh-gateway duckdb
-echo "== status" >&2
-"$iotctl" status -f "$spec" --sqlmesh-gateway duckdb
 
-echo "== daily site rollup (SQLMesh on DuckDB)" >&2
+echo "== reconcile raw events against the batch models for $day (expect: pass)" >&2
+"$iotctl" reconcile -f "$spec" --date "$day" --sqlmesh-gateway duckdb
+
+echo "== a deliberate loss: 25 warehouse rows of 5 devices deleted, the models restated" >&2
 .venv/bin/python - "$out/sqlmesh/iotctl.duckdb" <<'PY'
 import sys
 import duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-schema = con.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'daily_site_rollup' LIMIT 1").fetchone()[0]
-rows = con.execute(f"""
-    SELECT CAST(event_date AS VARCHAR), site, device_type, metric, device_count, sample_count,
-           ROUND(avg_value, 2), warning_breaches, critical_breaches
-    FROM {schema}.daily_site_rollup ORDER BY 1, 2, 3, 4""").fetchall()
-header = ("day", "site", "device_type", "metric", "devices", "readings", "avg", "warn", "crit")
-widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-for row in [header] + rows:
-    print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+con = duckdb.connect(sys.argv[1])
+victims = [r[0] for r in con.execute(
+    "SELECT DISTINCT device_id FROM iot_raw.telemetry ORDER BY device_id LIMIT 5").fetchall()]
+for device in victims:
+    con.execute("DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry WHERE device_id = ? ORDER BY ts LIMIT 5)", [device])
+print("deleted 5 rows each of", ", ".join(victims), file=sys.stderr)
 PY
+(cd "$out/sqlmesh" && ../../../.venv/bin/sqlmesh --gateway duckdb plan \
+  --restate-model device_health.daily_device_metrics --start "$day" --end "$day" \
+  --auto-apply --no-prompts > /dev/null)
+echo "== reconcile again (expect: exit 1, the damaged keys listed)" >&2
+status=0
+"$iotctl" reconcile -f "$spec" --date "$day" --sqlmesh-gateway duckdb || status=$?
+[ "$status" -eq 1 ] || { echo "reconcile should have failed with exit 1, got $status" >&2; exit 1; }
+echo "   reconcile exited $status: the loss was caught" >&2
+
+echo "== repair: load again (idempotent upsert) and restate, then reconcile (expect: pass)" >&2
+"$iotctl" replay -f "$spec" --since 1h --to warehouse --sqlmesh-gateway duckdb --restate -q > /dev/null
+"$iotctl" reconcile -f "$spec" --date "$day" --sqlmesh-gateway duckdb
+"$iotctl" status -f "$spec" --sqlmesh-gateway duckdb
 echo "== done: artifacts in $out/rendered (RisingWave DDL in apply order under risingwave/)" >&2

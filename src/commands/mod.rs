@@ -82,6 +82,18 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Runtime(e.into()))
 }
 
+/// This process's peak resident set size (Linux `VmHWM`), for run summaries.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The result of a command that ran to completion: success, or a check that failed.
 pub type Outcome = Result<Exit, CliError>;
 

@@ -147,7 +147,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
         let skipped_stream = |left: Leg| PairResult::Skipped {
             left,
             right: Leg::Stream,
-            reason: "no RisingWave configured (--risingwave-url or the spec's risingwave.url_env)".into(),
+            reason: "no RisingWave configured".into(),
         };
         let mut pairs = Vec::new();
         let tolerance = args.tolerance;
@@ -267,6 +267,7 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
             "pairs": pairs,
             "seconds": s.seconds,
             "raw_seconds": s.raw_seconds,
+            "peak_rss_kib": super::peak_rss_kib(),
             "raw_events_per_second": rate.map(f64::round),
         }));
         return;

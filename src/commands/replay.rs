@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Outcome, load_spec, runtime};
+use super::{Outcome, load_spec, peak_rss_kib, runtime};
 use crate::backend::nats::Nats;
 use crate::backend::warehouse_load::WarehouseLoader;
 use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
@@ -80,18 +80,6 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
         }
         None => run_replay(printer, &args.run),
     }
-}
-
-/// This process's peak resident set size (Linux `VmHWM`), for the run summary.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>) -> String {

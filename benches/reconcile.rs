@@ -102,14 +102,37 @@ fn main() {
         let server = BenchNats::start(&server);
         run(
             &binary,
-            &["apply", "-f", spec, "--nats-url", &server.url, "--only", "nats", "--yes", "-q"],
+            &[
+                "apply",
+                "-f",
+                spec,
+                "--nats-url",
+                &server.url,
+                "--only",
+                "nats",
+                "--yes",
+                "-q",
+            ],
             &[],
         );
         let output = run(
             &binary,
             &[
-                "simulate", "-f", spec, "--nats-url", &server.url, "--devices", &devices, "--rate", "1/min",
-                "--duration", "1d", "--start", &day, "--format", "json",
+                "simulate",
+                "-f",
+                spec,
+                "--nats-url",
+                &server.url,
+                "--devices",
+                &devices,
+                "--rate",
+                "1/min",
+                "--duration",
+                "1d",
+                "--start",
+                &day,
+                "--format",
+                "json",
             ],
             &[],
         );
@@ -127,19 +150,34 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let plain: Vec<f64> = (0..ROUNDS).map(|_| runtime.block_on(plain_read(&url, published))).collect();
+    let plain: Vec<f64> = (0..ROUNDS)
+        .map(|_| runtime.block_on(plain_read(&url, published)))
+        .collect();
 
     // The batch: a replay into the embedded DuckDB warehouse, then SQLMesh's daily models.
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("sqlmesh");
     let project = project.to_str().unwrap();
-    let sqlmesh_env = [("IOTCTL_SQLMESH_DIR", project), ("IOTCTL_SQLMESH_BIN", sqlmesh.to_str().unwrap())];
+    let sqlmesh_env = [
+        ("IOTCTL_SQLMESH_DIR", project),
+        ("IOTCTL_SQLMESH_BIN", sqlmesh.to_str().unwrap()),
+    ];
     let started = Instant::now();
     run(
         &binary,
         &[
-            "replay", "-f", spec, "--nats-url", &url, "--since", "1h", "--to", "warehouse", "--sqlmesh-gateway",
-            "duckdb", "-q",
+            "replay",
+            "-f",
+            spec,
+            "--nats-url",
+            &url,
+            "--since",
+            "1h",
+            "--to",
+            "warehouse",
+            "--sqlmesh-gateway",
+            "duckdb",
+            "-q",
         ],
         &sqlmesh_env,
     );
@@ -147,7 +185,17 @@ fn main() {
     let started = Instant::now();
     run(
         &binary,
-        &["apply", "-f", spec, "--nats-url", &url, "--yes", "-q", "--sqlmesh-gateway", "duckdb"],
+        &[
+            "apply",
+            "-f",
+            spec,
+            "--nats-url",
+            &url,
+            "--yes",
+            "-q",
+            "--sqlmesh-gateway",
+            "duckdb",
+        ],
         &sqlmesh_env,
     );
     let models_seconds = started.elapsed().as_secs_f64();
@@ -159,8 +207,19 @@ fn main() {
         let output = run(
             &binary,
             &[
-                "reconcile", "-f", spec, "--nats-url", &url, "--date", &day, "--legs", "raw,batch", "--sqlmesh-gateway",
-                "duckdb", "--format", "json",
+                "reconcile",
+                "-f",
+                spec,
+                "--nats-url",
+                &url,
+                "--date",
+                &day,
+                "--legs",
+                "raw,batch",
+                "--sqlmesh-gateway",
+                "duckdb",
+                "--format",
+                "json",
             ],
             &sqlmesh_env,
         );

@@ -89,7 +89,11 @@ pub struct FlatEvent<'a> {
 
 impl<'a> FlatEvent<'a> {
     pub fn parse(payload: &'a [u8]) -> Result<FlatEvent<'a>, serde_json::Error> {
-        serde_json::from_slice(payload)
+        // One UTF-8 check of the whole payload is cheaper than one per string, which is what
+        // parsing from bytes does; invalid UTF-8 is refused either way.
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| <serde_json::Error as serde::de::Error>::custom("payload is not UTF-8"))?;
+        serde_json::from_str(text)
     }
 }
 
@@ -243,5 +247,7 @@ mod tests {
         assert!(!FlatEvent::parse(b"[1,2]").unwrap().is_object());
         assert!(FlatEvent::parse(b"{\"a\":").is_err());
         assert!(FlatEvent::parse(b"{} trailing").is_err());
+        assert!(FlatEvent::parse(b"{\"a\":\"\xff\"}").is_err());
+        assert!(serde_json::from_slice::<Value>(b"{\"a\":\"\xff\"}").is_err());
     }
 }

@@ -121,9 +121,10 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
             let contract = FastContract::for_spec(spec);
             let watermark = stream_on.then(|| spec.risingwave.ingestion.watermark_delay.as_millis() as i64);
             let aggregator = RawAggregator::new(contract, &spec.nats.subject_prefix, days, sites.clone(), watermark);
+            // The whole stream needs no filter: the server then skips matching every subject.
             let subject = match sites.as_deref() {
                 Some([site]) => format!("{}.{site}.>", spec.nats.subject_prefix),
-                _ => format!("{}.>", spec.nats.subject_prefix),
+                _ => String::new(),
             };
             let bar = printer.progress(0, "raw");
             let mut progress = |read: u64, total: u64| {

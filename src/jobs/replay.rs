@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use super::replay_ledger::rfc3339;
 pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, new_id};
 use crate::contract::fast::{FastContract, subject_matches};
+use crate::contract::flat::{EventFields, FlatEvent};
 use crate::contract::payload::PayloadValidator;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
@@ -280,10 +281,11 @@ pub async fn run(
                 &message.payload,
                 prefix_tokens,
                 record.filters.device.as_deref(),
+                to_warehouse,
             );
             last_read = sequence;
             let outcome = match (outcome, &mut *target) {
-                (Outcome::Valid(value), Target::Warehouse(loader)) => {
+                (Outcome::Valid(Some(value)), Target::Warehouse(loader)) => {
                     note_day(record, &value);
                     loader.push(&value);
                     Outcome::Loaded
@@ -399,7 +401,8 @@ pub async fn run(
 }
 
 enum Outcome {
-    Valid(serde_json::Value),
+    /// Valid; the parsed event when it was asked for.
+    Valid(Option<serde_json::Value>),
     Invalid(String),
     Skip,
     /// Valid and queued for the warehouse batch.
@@ -435,7 +438,9 @@ fn note_day(record: &mut ReplayRecord, event: &serde_json::Value) {
     }
 }
 
-/// Contract check of one source message: JSON, the schema, and subject tokens = payload.
+/// Contract check of one source message: JSON, the schema, and subject tokens = payload. The
+/// check runs on a borrowed view of the payload; a `serde_json::Value` is built only when the
+/// caller needs one (`want_value`, for the warehouse) or to explain a failure.
 fn classify(
     fast: &FastContract,
     validator: &PayloadValidator,
@@ -443,34 +448,40 @@ fn classify(
     payload: &[u8],
     prefix_tokens: usize,
     device: Option<&str>,
+    want_value: bool,
 ) -> Outcome {
-    let value: serde_json::Value = match serde_json::from_slice(payload) {
-        Ok(value) => value,
+    let flat = match FlatEvent::parse(payload) {
+        Ok(flat) => flat,
         Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
     };
     if let Some(device) = device
-        && value.get("device_id").and_then(|d| d.as_str()) != Some(device)
+        && flat.field("device_id").as_ref().and_then(|d| d.as_str()) != Some(device)
     {
         return Outcome::Skip;
     }
-    // The fast path answers for valid events; the JSON Schema explains the invalid ones.
-    let violations = if fast.is_valid(&value) {
-        Vec::new()
-    } else {
-        validator.violations(&value)
-    };
-    if let Some(first) = violations.first() {
-        let at = if first.pointer.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", first.pointer)
+    if !fast.is_valid_fields(&flat) {
+        // The JSON Schema explains what the fast check refused.
+        let value: serde_json::Value = match serde_json::from_slice(payload) {
+            Ok(value) => value,
+            Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
         };
-        return Outcome::Invalid(format!("{at}{}", first.message).chars().take(512).collect());
+        let reason = match validator.violations(&value).first() {
+            Some(first) if first.pointer.is_empty() => first.message.clone(),
+            Some(first) => format!("{}: {}", first.pointer, first.message),
+            None => "breaks the contract".to_string(),
+        };
+        return Outcome::Invalid(reason.chars().take(512).collect());
     }
-    if let Err(reason) = subject_matches(&value, subject, prefix_tokens) {
+    if let Err(reason) = subject_matches(&flat, subject, prefix_tokens) {
         return Outcome::Invalid(reason);
     }
-    Outcome::Valid(value)
+    if !want_value {
+        return Outcome::Valid(None);
+    }
+    match serde_json::from_slice(payload) {
+        Ok(value) => Outcome::Valid(Some(value)),
+        Err(e) => Outcome::Invalid(format!("not JSON: {e}")),
+    }
 }
 
 async fn publish(

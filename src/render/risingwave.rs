@@ -270,6 +270,56 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
         None,
     );
 
+    // Replay consumption: the replay stream through its own durable consumer, deduplicated on
+    // the event identity against itself and the live path, then counted with the live events.
+    let replay = spec.stream(StreamRole::Replay);
+    let replay_table = object_name(&[table, "replay"]);
+    let mut options = nats_connection(&replay.subjects.join(","))?;
+    options.push(option("stream", replay.name.as_str())?);
+    options.push(option(
+        "consumer.durable_name",
+        &format!("{}_replay", rw.ingestion.durable_consumer.as_str()),
+    )?);
+    let ddl = templates.render(
+        "sql/risingwave/replay_table.sql.j2",
+        json!({"schema": schema, "table": replay_table, "columns": columns, "options": options, "subjects": replay.subjects.join(", ")}),
+    )?;
+    push(
+        RwKind::Table,
+        replay_table.clone(),
+        [vec![schema.to_string()], credential_deps.clone()].concat(),
+        ddl,
+        None,
+    );
+    let replayed = object_name(&["replayed", table]);
+    let ddl = templates.render(
+        "sql/risingwave/replayed_telemetry.sql.j2",
+        json!({
+            "schema": schema, "name": replayed, "table": replay_table, "live": valid, "columns": columns,
+            "identity": identity_columns(spec),
+            "required": fields.iter().filter(|f| f.required).map(|f| f.name.clone()).collect::<Vec<_>>(),
+        }),
+    )?;
+    push(
+        RwKind::MaterializedView,
+        replayed.clone(),
+        vec![replay_table.clone(), valid.clone()],
+        ddl,
+        None,
+    );
+    let counted = object_name(&["counted", table]);
+    let ddl = templates.render(
+        "sql/risingwave/counted_telemetry.sql.j2",
+        json!({"schema": schema, "name": counted, "live": valid, "replayed": replayed, "columns": columns}),
+    )?;
+    push(
+        RwKind::MaterializedView,
+        counted.clone(),
+        vec![valid.clone(), replayed.clone()],
+        ddl,
+        None,
+    );
+
     // Rolling aggregates, one view per device type, metric and window.
     for device_type in &spec.device_types {
         for metric in &device_type.metrics {
@@ -282,13 +332,13 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
                 let ddl = templates.render(
                     "sql/risingwave/rolling_aggregate.sql.j2",
                     json!({
-                        "schema": schema, "name": name, "source": valid, "label": label,
+                        "schema": schema, "name": name, "source": counted, "label": label,
                         "device_type": device_type.name, "metric": metric.name, "unit": metric.unit,
                         "size": window.size.sql_interval(false),
                         "hop": window.hop.map(|h| h.sql_interval(false)),
                     }),
                 )?;
-                push(RwKind::MaterializedView, name, vec![valid.clone()], ddl, None);
+                push(RwKind::MaterializedView, name, vec![counted.clone()], ddl, None);
             }
         }
     }
@@ -297,9 +347,9 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
     let daily = super::STREAM_DAILY_VIEW.to_string();
     let ddl = templates.render(
         "sql/risingwave/daily_device_metrics.sql.j2",
-        json!({"schema": schema, "name": daily, "source": valid, "size": crate::spec::duration::Duration::from_secs(86_400).sql_interval(false), "sunk": rw.warehouse_sink.enabled}),
+        json!({"schema": schema, "name": daily, "source": counted, "size": crate::spec::duration::Duration::from_secs(86_400).sql_interval(false), "sunk": rw.warehouse_sink.enabled}),
     )?;
-    push(RwKind::MaterializedView, daily.clone(), vec![valid.clone()], ddl, None);
+    push(RwKind::MaterializedView, daily.clone(), vec![counted.clone()], ddl, None);
 
     // Alerts: threshold breaches and anomalies, unified, then sunk to NATS.
     let alert_key = alert_key_sql(spec);

@@ -1,5 +1,5 @@
--- Tumbling 1h aggregates of press.stroke_count (strokes) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_stroke_count_1h AS
+-- Tumbling 5m aggregates of reefer.door_open (boolean) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.agg_reefer_door_open_5m AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '1 hour')
-WHERE device_type = 'press' AND metric = 'stroke_count'
+FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '5 minutes')
+WHERE device_type = 'reefer' AND metric = 'door_open'
 GROUP BY site, device_id, window_start, window_end;

@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(cold_chain.valid_telemetry, ts, INTERVAL '15 minutes')
+FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '15 minutes')
 WHERE device_type = 'cold_room' AND metric = 'humidity'
 GROUP BY site, device_id, window_start, window_end;

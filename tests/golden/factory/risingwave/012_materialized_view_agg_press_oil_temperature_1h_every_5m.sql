@@ -1,5 +1,5 @@
--- Tumbling 5m aggregates of press.oil_temperature (celsius) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_oil_temperature_5m AS
+-- Hopping 1h (every 5m) aggregates of press.oil_temperature (celsius) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_oil_temperature_1h_every_5m AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '5 minutes')
+FROM HOP(factory.counted_telemetry, ts, INTERVAL '5 minutes', INTERVAL '1 hour')
 WHERE device_type = 'press' AND metric = 'oil_temperature'
 GROUP BY site, device_id, window_start, window_end;

@@ -1,5 +1,5 @@
--- Tumbling 1m aggregates of compressor.motor_current (ampere) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_compressor_motor_current_1m AS
+-- Tumbling 1h aggregates of compressor.motor_current (ampere) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_compressor_motor_current_1h AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '1 minute')
+FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '1 hour')
 WHERE device_type = 'compressor' AND metric = 'motor_current'
 GROUP BY site, device_id, window_start, window_end;

@@ -1,5 +1,5 @@
--- Tumbling 1m aggregates of cold_room.air_temperature (celsius) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.agg_cold_room_air_temperature_1m AS
+-- Hopping 1h (every 10m) aggregates of cold_room.air_temperature (celsius) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.agg_cold_room_air_temperature_1h_every_10m AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(cold_chain.valid_telemetry, ts, INTERVAL '1 minute')
+FROM HOP(cold_chain.counted_telemetry, ts, INTERVAL '10 minutes', INTERVAL '1 hour')
 WHERE device_type = 'cold_room' AND metric = 'air_temperature'
 GROUP BY site, device_id, window_start, window_end;

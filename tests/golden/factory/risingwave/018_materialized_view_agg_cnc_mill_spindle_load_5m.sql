@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '5 minutes')
+FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '5 minutes')
 WHERE device_type = 'cnc_mill' AND metric = 'spindle_load'
 GROUP BY site, device_id, window_start, window_end;

@@ -1,5 +1,5 @@
--- Hopping 1h (every 5m) aggregates of press.oil_temperature (celsius) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_oil_temperature_1h_every_5m AS
+-- Tumbling 1m aggregates of press.oil_temperature (celsius) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_oil_temperature_1m AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM HOP(factory.valid_telemetry, ts, INTERVAL '5 minutes', INTERVAL '1 hour')
+FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '1 minute')
 WHERE device_type = 'press' AND metric = 'oil_temperature'
 GROUP BY site, device_id, window_start, window_end;

@@ -12,5 +12,5 @@ SELECT
     min(value) AS min_value,
     max(value) AS max_value,
     avg(value) AS avg_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '1 day')
+FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '1 day')
 GROUP BY window_start, site, device_type, device_id, metric;

@@ -1,5 +1,5 @@
--- Tumbling 1m aggregates of press.hydraulic_pressure (bar) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_hydraulic_pressure_1m AS
+-- Tumbling 5m aggregates of press.hydraulic_pressure (bar) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_hydraulic_pressure_5m AS
 SELECT
     site,
     device_id,
@@ -10,6 +10,6 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(factory.valid_telemetry, ts, INTERVAL '1 minute')
+FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '5 minutes')
 WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
 GROUP BY site, device_id, window_start, window_end;

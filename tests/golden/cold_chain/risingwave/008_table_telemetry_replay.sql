@@ -1,0 +1,30 @@
+-- Replayed telemetry: what `iotctl replay` republished to replay.fleet.eu.> (already
+-- checked against the contract), read through its own durable consumer. No watermark: replayed
+-- history is old by definition, and the live table's watermark would discard it.
+CREATE TABLE IF NOT EXISTS cold_chain.telemetry_replay (
+    event_id VARCHAR,
+    device_id VARCHAR,
+    site VARCHAR,
+    device_type VARCHAR,
+    metric VARCHAR,
+    ts TIMESTAMPTZ,
+    value DOUBLE PRECISION,
+    seq BIGINT,
+    firmware_version VARCHAR,
+    shipment_id VARCHAR,
+    gps_fix BOOLEAN,
+    recorded_at_gateway TIMESTAMPTZ
+)
+APPEND ONLY
+INCLUDE subject AS nats_subject
+WITH (
+    connector = 'nats',
+    server_url = 'nats://nats-1.cold.internal:4222,nats://nats-2.cold.internal:4222',
+    subject = 'replay.fleet.eu.>',
+    connect_mode = 'user_and_password',
+    username = 'risingwave',
+    password = SECRET cold_chain_nats_password,
+    stream = 'COLD_CHAIN_REPLAY',
+    consumer.durable_name = 'cold_chain_risingwave_replay'
+)
+FORMAT PLAIN ENCODE JSON;

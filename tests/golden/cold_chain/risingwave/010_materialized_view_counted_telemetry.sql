@@ -1,0 +1,32 @@
+-- What the aggregates count: live events, plus replayed ones the live path never counted.
+-- Alerts read the live events only: replaying history must not page anyone.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.counted_telemetry AS
+SELECT
+    event_id,
+    device_id,
+    site,
+    device_type,
+    metric,
+    ts,
+    value,
+    seq,
+    firmware_version,
+    shipment_id,
+    gps_fix,
+    recorded_at_gateway
+FROM cold_chain.valid_telemetry
+UNION ALL
+SELECT
+    event_id,
+    device_id,
+    site,
+    device_type,
+    metric,
+    ts,
+    value,
+    seq,
+    firmware_version,
+    shipment_id,
+    gps_fix,
+    recorded_at_gateway
+FROM cold_chain.replayed_telemetry;

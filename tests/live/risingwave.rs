@@ -35,7 +35,7 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
         .collect::<Vec<_>>()
         .join("\n");
     let mut script = format!(
-        "CREATE SCHEMA {schema};\nCREATE TABLE {schema}.telemetry (\n{columns}\n    nats_subject VARCHAR,\n    raw_payload BYTEA,\n    WATERMARK FOR ts AS ts - INTERVAL '5 seconds'\n) APPEND ONLY;\n"
+        "CREATE SCHEMA {schema};\nCREATE TABLE {schema}.telemetry (\n{columns}\n    nats_subject VARCHAR,\n    raw_payload BYTEA,\n    WATERMARK FOR ts AS ts - INTERVAL '5 seconds'\n) APPEND ONLY;\nCREATE TABLE {schema}.telemetry_replay (\n{columns}\n    nats_subject VARCHAR\n) APPEND ONLY;\n"
     );
     for object in rendering
         .risingwave
@@ -45,6 +45,12 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
         script.push_str(&object.ddl.replace("factory.", &format!("{schema}.")));
         script.push('\n');
     }
+    // reconcile's stream-leg query runs against the daily view.
+    let (loaded, _) = render_example("factory");
+    let day = iotctl::reconcile::parse_day("2026-01-01").unwrap();
+    let query = iotctl::reconcile::queries::stream_sql(&loaded.spec, day, day + 1, None);
+    script.push_str(&query.replace("factory.", &format!("{schema}.")));
+    script.push_str(";\n");
     script.push_str(&format!("DROP SCHEMA {schema} CASCADE;\n"));
     let output = Command::new("psql")
         .arg(&url)

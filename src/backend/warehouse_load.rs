@@ -15,17 +15,55 @@ use crate::render::quoting::ident;
 use crate::spec::Spec;
 use crate::spec::model::FieldType;
 
+/// A batch handed to the PostgreSQL writer task, and where its outcome goes.
+type WriteJob = (String, tokio::sync::oneshot::Sender<anyhow::Result<u64>>);
+
 enum LoadSink {
+    /// A writer task owns the connection, so the next batch fills while this one is written.
     Postgres {
-        client: Client,
-        copy: String,
-        upsert: String,
+        jobs: tokio::sync::mpsc::Sender<WriteJob>,
+        writer: tokio::task::JoinHandle<()>,
     },
     Duckdb(DuckDbLoader),
 }
 
+/// A submitted batch: the rows it holds and the source position it covers.
+struct InFlightBatch {
+    outcome: tokio::sync::oneshot::Receiver<anyhow::Result<u64>>,
+    rows: u64,
+    upto: u64,
+}
+
+/// A batch made durable: its rows and the source position it covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    pub rows: u64,
+    pub upto: u64,
+}
+
+async fn write_batch(client: &mut Client, copy: &str, upsert: &str, batch: String) -> anyhow::Result<u64> {
+    let transaction = client.transaction().await?;
+    transaction.batch_execute("TRUNCATE iotctl_staging").await?;
+    let sink = transaction
+        .copy_in::<_, Bytes>(copy)
+        .await
+        .context("cannot start COPY into the warehouse")?;
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(batch))
+        .await
+        .context("COPY into the warehouse failed")?;
+    sink.finish().await.context("COPY into the warehouse failed")?;
+    let changed = transaction
+        .execute(upsert, &[])
+        .await
+        .context("upsert into the warehouse failed")?;
+    transaction.commit().await.context("cannot commit the warehouse load")?;
+    Ok(changed)
+}
+
 pub struct WarehouseLoader {
     sink: LoadSink,
+    in_flight: Option<InFlightBatch>,
     fields: Vec<EventField>,
     /// COPY text (PostgreSQL) or CSV (DuckDB) of the pending batch.
     batch: String,
@@ -43,6 +81,16 @@ fn csv_text(value: Option<&Value>, out: &mut String) {
             out.push('"');
         }
         Some(other) => out.push_str(&other.to_string()),
+    }
+}
+
+fn merge(earlier: Option<Committed>, later: Committed) -> Committed {
+    match earlier {
+        Some(e) => Committed {
+            rows: e.rows + later.rows,
+            upto: e.upto.max(later.upto),
+        },
+        None => later,
     }
 }
 
@@ -116,8 +164,16 @@ impl WarehouseLoader {
             ))
             .await
             .with_context(|| format!("cannot stage rows for {table} (run `iotctl apply` to create it)"))?;
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriteJob>(1);
+        let writer = tokio::spawn(async move {
+            let mut client = client;
+            while let Some((batch, reply)) = queue.recv().await {
+                let _ = reply.send(write_batch(&mut client, &copy, &upsert, batch).await);
+            }
+        });
         Ok(WarehouseLoader {
-            sink: LoadSink::Postgres { client, copy, upsert },
+            sink: LoadSink::Postgres { jobs, writer },
+            in_flight: None,
             fields,
             batch: String::with_capacity(1 << 20),
             rows: 0,
@@ -138,6 +194,7 @@ impl WarehouseLoader {
         let loader = duckdb.loader(&ddl, &table, &keys).await?;
         Ok(WarehouseLoader {
             sink: LoadSink::Duckdb(loader),
+            in_flight: None,
             fields: event_fields(spec),
             batch: String::with_capacity(1 << 20),
             rows: 0,
@@ -147,7 +204,11 @@ impl WarehouseLoader {
     /// Ends the load; DuckDB's file is released for SQLMesh.
     pub async fn close(self) -> anyhow::Result<()> {
         match self.sink {
-            LoadSink::Postgres { .. } => Ok(()),
+            LoadSink::Postgres { jobs, writer } => {
+                drop(jobs);
+                writer.await.context("the warehouse writer failed")?;
+                Ok(())
+            }
             LoadSink::Duckdb(loader) => loader.close().await,
         }
     }
@@ -169,36 +230,55 @@ impl WarehouseLoader {
         self.rows += 1;
     }
 
-    /// Writes the pending batch: COPY into staging, upsert, commit. Returns rows changed.
-    pub async fn flush(&mut self) -> anyhow::Result<u64> {
+    /// Hands the pending batch (covering the source up to `upto`) to the writer and returns
+    /// the batch before it once that one is committed: PostgreSQL writes one batch while the
+    /// next one fills. DuckDB writes at once. `None` when nothing was committed.
+    pub async fn submit(&mut self, upto: u64) -> anyhow::Result<Option<Committed>> {
+        let committed = self.settle().await?;
         if self.rows == 0 {
-            return Ok(0);
+            return Ok(committed);
         }
-        let (client, copy, upsert) = match &mut self.sink {
-            LoadSink::Postgres { client, copy, upsert } => (client, copy, upsert),
-            LoadSink::Duckdb(loader) => {
-                let changed = loader.load_csv(&std::mem::take(&mut self.batch)).await?;
-                self.rows = 0;
-                return Ok(changed);
-            }
-        };
-        let transaction = client.transaction().await?;
-        transaction.batch_execute("TRUNCATE iotctl_staging").await?;
-        let sink = transaction
-            .copy_in::<_, Bytes>(copy.as_str())
-            .await
-            .context("cannot start COPY into the warehouse")?;
-        futures::pin_mut!(sink);
-        sink.send(Bytes::from(std::mem::take(&mut self.batch)))
-            .await
-            .context("COPY into the warehouse failed")?;
-        sink.finish().await.context("COPY into the warehouse failed")?;
-        let changed = transaction
-            .execute(upsert.as_str(), &[])
-            .await
-            .context("upsert into the warehouse failed")?;
-        transaction.commit().await.context("cannot commit the warehouse load")?;
+        let batch = std::mem::take(&mut self.batch);
+        let rows = self.rows as u64;
         self.rows = 0;
-        Ok(changed)
+        match &mut self.sink {
+            LoadSink::Duckdb(loader) => {
+                loader.load_csv(&batch).await?;
+                Ok(Some(merge(committed, Committed { rows, upto })))
+            }
+            LoadSink::Postgres { jobs, .. } => {
+                let (reply, outcome) = tokio::sync::oneshot::channel();
+                jobs.send((batch, reply))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the warehouse writer stopped"))?;
+                self.in_flight = Some(InFlightBatch { outcome, rows, upto });
+                Ok(committed)
+            }
+        }
+    }
+
+    /// Waits for the batch being written, if any.
+    pub async fn settle(&mut self) -> anyhow::Result<Option<Committed>> {
+        let Some(batch) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        batch
+            .outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the warehouse writer stopped"))??;
+        Ok(Some(Committed {
+            rows: batch.rows,
+            upto: batch.upto,
+        }))
+    }
+
+    /// Writes everything pending and waits for it: nothing is left in flight.
+    pub async fn flush_all(&mut self, upto: u64) -> anyhow::Result<Option<Committed>> {
+        let first = self.submit(upto).await?;
+        let second = self.settle().await?;
+        Ok(match (first, second) {
+            (Some(a), Some(b)) => Some(merge(Some(a), b)),
+            (a, b) => a.or(b),
+        })
     }
 }

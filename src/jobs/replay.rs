@@ -361,7 +361,7 @@ pub async fn run(
                 while !window.is_empty() {
                     settle_front(js, &mut window, record, !to_warehouse).await?;
                 }
-                commit_batch(target, record, last_read).await?;
+                commit_batch(target, record, last_read, false).await?;
                 record.updated_at = rfc3339(OffsetDateTime::now_utc());
                 ledger.save(record).await?;
                 observer.progress(
@@ -385,7 +385,7 @@ pub async fn run(
     while !window.is_empty() {
         settle_front(js, &mut window, record, !to_warehouse).await?;
     }
-    commit_batch(target, record, last_read).await?;
+    commit_batch(target, record, last_read, true).await?;
     record.updated_at = rfc3339(OffsetDateTime::now_utc());
     record.status = if interrupted {
         ReplayStatus::Interrupted
@@ -409,13 +409,24 @@ enum Outcome {
     Loaded,
 }
 
-/// Writes the pending warehouse batch; everything read up to `last_read` is then settled.
-async fn commit_batch(target: &mut Target, record: &mut ReplayRecord, last_read: u64) -> anyhow::Result<()> {
+/// Hands the pending warehouse batch (everything read up to `last_read`) to the writer; the
+/// checkpoint moves past a batch only once it is committed. `wait` settles everything.
+async fn commit_batch(
+    target: &mut Target,
+    record: &mut ReplayRecord,
+    last_read: u64,
+    wait: bool,
+) -> anyhow::Result<()> {
     if let Target::Warehouse(loader) = target {
-        let rows = loader.rows as u64;
-        loader.flush().await?;
-        record.counts.published += rows;
-        record.checkpoint = record.checkpoint.max(last_read);
+        let committed = if wait {
+            loader.flush_all(last_read).await?
+        } else {
+            loader.submit(last_read).await?
+        };
+        if let Some(batch) = committed {
+            record.counts.published += batch.rows;
+            record.checkpoint = record.checkpoint.max(batch.upto);
+        }
     }
     Ok(())
 }

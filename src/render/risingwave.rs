@@ -349,7 +349,13 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
         "sql/risingwave/daily_device_metrics.sql.j2",
         json!({"schema": schema, "name": daily, "source": counted, "size": crate::spec::duration::Duration::from_secs(86_400).sql_interval(false), "sunk": rw.warehouse_sink.enabled}),
     )?;
-    push(RwKind::MaterializedView, daily.clone(), vec![counted.clone()], ddl, None);
+    push(
+        RwKind::MaterializedView,
+        daily.clone(),
+        vec![counted.clone()],
+        ddl,
+        None,
+    );
 
     // Alerts: threshold breaches and anomalies, unified, then sunk to NATS.
     let alert_key = alert_key_sql(spec);

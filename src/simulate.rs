@@ -8,6 +8,7 @@ use std::collections::BinaryHeap;
 use std::io::Write as _;
 
 use crate::render::contract_fields::{EventField, event_fields};
+use crate::sample::Rng;
 use crate::spec::model::{FieldType, Spec, ValueType};
 use crate::spec::streams::StreamRole;
 
@@ -102,23 +103,6 @@ pub struct SimEvent<'a> {
     pub late: bool,
     pub malformed: Option<Malformation>,
     pub anomaly: bool,
-}
-
-/// splitmix64: tiny, fast and reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 struct MetricModel {

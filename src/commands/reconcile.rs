@@ -11,20 +11,13 @@ use crate::cli::{LegArg, ReconcileArgs};
 use crate::contract::fast::FastContract;
 use crate::error::{CliError, Exit};
 use crate::jobs::reconcile::{read_batch, read_raw, read_stream};
+use crate::jobs::replay::instant_ms;
 use crate::output::Printer;
 use crate::reconcile::raw::{RawAggregator, RawCounts};
 use crate::reconcile::{DAY_MS, DayRange, Leg, LegGroups, PairReport, compare, day_text};
 use crate::settings::Settings;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
-
-/// A day (YYYY-MM-DD), an RFC 3339 time or a duration ago, as epoch milliseconds.
-fn instant_ms(text: &str, now: OffsetDateTime) -> Result<i64, String> {
-    if let Some(day) = crate::reconcile::parse_day(text) {
-        return Ok(day * DAY_MS);
-    }
-    crate::jobs::replay::parse_instant(text, now).map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-}
 
 /// The days asked for: `--date`, or every UTC day touched by [since, until).
 pub fn resolve_days(args: &ReconcileArgs, now: OffsetDateTime) -> Result<DayRange, String> {

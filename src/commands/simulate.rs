@@ -26,12 +26,7 @@ pub fn resolve_start(start: Option<&str>, duration_ms: u64, now: OffsetDateTime)
             Ok(now_ms.div_euclid(DAY_MS) * DAY_MS - duration_ms as i64)
         }
         None => Ok((now_ms - duration_ms as i64).div_euclid(60_000) * 60_000),
-        Some(text) => {
-            if let Some(day) = crate::reconcile::parse_day(text) {
-                return Ok(day * DAY_MS);
-            }
-            crate::jobs::replay::parse_instant(text, now).map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-        }
+        Some(text) => crate::jobs::replay::instant_ms(text, now),
     }
 }
 

@@ -45,6 +45,15 @@ pub fn parse_instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, 
     }
 }
 
+/// A UTC day (YYYY-MM-DD, its midnight), an RFC 3339 time or a duration ago, as epoch
+/// milliseconds: how simulate's `--start` and reconcile's `--since/--until` read a time.
+pub fn instant_ms(text: &str, now: OffsetDateTime) -> Result<i64, String> {
+    if let Some(day) = crate::reconcile::parse_day(text) {
+        return Ok(day * crate::reconcile::DAY_MS);
+    }
+    parse_instant(text, now).map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
 /// The filters a replay selects events with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filters {

@@ -138,7 +138,8 @@ async fn settle(acks: &mut async_nats::Subscriber, totals: &mut SimulateCounts) 
     if memchr(text, b"\"error\"") {
         anyhow::bail!("JetStream refused a publish: {}", String::from_utf8_lossy(text));
     }
-    if memchr(text, b"\"duplicate\":true") {
+    // The server writes `"duplicate": true` (with a space) and omits the key otherwise.
+    if memchr(text, b"\"duplicate\"") && !memchr(text, b"\"duplicate\":false") {
         totals.duplicates += 1;
     } else {
         totals.stored += 1;

@@ -391,3 +391,95 @@ fn reconcile_ignores_days_that_are_still_open_and_lists_missing_keys() {
         "the missing keys are listed: {text}"
     );
 }
+
+/// The embedded default: replay into DuckDB, SQLMesh on DuckDB, reconcile from the DuckDB file.
+/// Also `--dedupe-ids`: publishing the same range again stores nothing.
+#[test]
+fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    let day = day_ago(2);
+    let bin = venv_bin("sqlmesh");
+    let run = |args: &[&str]| {
+        let mut command = hermetic(args);
+        command.args(["--nats-url", &nats.url]);
+        command.args([
+            "--sqlmesh-dir",
+            project.to_str().unwrap(),
+            "--sqlmesh-bin",
+            bin.to_str().unwrap(),
+        ]);
+        command.args(["--sqlmesh-gateway", "duckdb"]);
+        command.output().unwrap()
+    };
+    let ok = |output: Output| {
+        assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+        output
+    };
+    ok(run(&["apply", "-f", SPEC, "--yes", "--only", "nats"]));
+    let simulate = [
+        "simulate",
+        "-f",
+        SPEC,
+        "--devices",
+        "12",
+        "--rate",
+        "1/15min",
+        "--start",
+        &day,
+    ];
+    let simulate: Vec<&str> = simulate
+        .iter()
+        .copied()
+        .chain(["--duration", "1d", "--dedupe-ids", "--format", "json"])
+        .collect();
+    let counts = |output: &Output| {
+        let summary: serde_json::Value = stdout(output)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .last()
+            .unwrap();
+        summary["counts"].clone()
+    };
+    let first = counts(&ok(run(&simulate)));
+    let again = counts(&ok(run(&simulate)));
+    assert!(first["stored"].as_u64().unwrap() > 1000);
+    assert_eq!(
+        (again["stored"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), first["stored"].as_u64())
+    );
+
+    ok(run(&["replay", "-f", SPEC, "--since", "1h", "--to", "warehouse"]));
+    ok(run(&["apply", "-f", SPEC, "--yes"]));
+    let passed = ok(run(&["reconcile", "-f", SPEC, "--date", &day, "--format", "json"]));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&passed)).unwrap();
+    let batch = pair(&json, "batch");
+    assert_eq!(batch["status"], "pass", "{json:#}");
+    assert!(batch["groups"].as_u64().unwrap() >= 24);
+    assert!(json["batch_source"].as_str().unwrap().starts_with("DuckDB"));
+
+    // Rows lost from the DuckDB raw table, the day restated: caught, with the device named.
+    let database = project.join("iotctl.duckdb");
+    let delete = format!(
+        "import duckdb; con = duckdb.connect({:?}); print(con.execute(\"DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry ORDER BY event_id LIMIT 2) RETURNING device_id\").fetchall()[0][0])",
+        database.to_str().unwrap()
+    );
+    let victim = run_ok(Command::new(venv_bin("python")).args(["-c", &delete]));
+    let victim = String::from_utf8_lossy(&victim.stdout).trim().to_string();
+    run_ok(
+        Command::new(&bin)
+            .current_dir(&project)
+            .args([
+                "--gateway",
+                "duckdb",
+                "plan",
+                "--restate-model",
+                "device_health.daily_device_metrics",
+            ])
+            .args(["--start", &day, "--end", &day, "--auto-apply", "--no-prompts"]),
+    );
+    let failed = run(&["reconcile", "-f", SPEC, "--date", &day]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(stdout(&failed).contains(&victim), "{}", stdout(&failed));
+}

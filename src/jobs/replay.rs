@@ -65,8 +65,15 @@ pub struct Filters {
 }
 
 impl Filters {
-    /// The subject filter on the telemetry stream: `{prefix}.{site|*}.{device_type|*}.{metric|*}`.
+    /// The subject filter on the telemetry stream: `{prefix}.{site|*}.{device_type|*}.{metric|*}`,
+    /// or the whole stream (`{prefix}.>`) without subject filters. Reading the whole stream
+    /// spares the server a subject match per message (about 3 s of its CPU per 1.4M events
+    /// measured on loopback), and events published on a malformed subject reach the
+    /// dead-letter stream instead of being passed over.
     pub fn subject(&self, prefix: &str) -> String {
+        if self.site.is_none() && self.device_type.is_none() && self.metric.is_none() {
+            return format!("{prefix}.>");
+        }
         let token = |t: &Option<String>| t.clone().unwrap_or_else(|| "*".into());
         format!(
             "{prefix}.{}.{}.{}",
@@ -180,6 +187,8 @@ struct InFlight {
     publishes: bool,
     /// A valid event queued for the warehouse batch (counted when the batch commits).
     loaded: bool,
+    /// Payload size; the message counts as read once settled, in step with the checkpoint.
+    bytes: u64,
     ack: Option<jetstream::context::PublishAckFuture>,
 }
 
@@ -233,6 +242,7 @@ pub async fn run(
     let to_warehouse = matches!(target, Target::Warehouse(_));
     // In warehouse mode the checkpoint moves only when a batch is committed.
     let mut last_read: u64 = record.checkpoint;
+    let mut days = DaysCovered::of(record);
     tokio::pin!(stop);
 
     if remaining > 0 {
@@ -280,23 +290,21 @@ pub async fn run(
             if sequence > record.end_sequence || until.is_some_and(|u| published > u) {
                 break;
             }
-            let original = message.subject.to_string();
-            record.counts.read += 1;
-            record.counts.bytes += message.payload.len() as u64;
+            let original = message.subject.as_str();
+            let bytes = message.payload.len() as u64;
             let outcome = classify(
                 &fast,
                 &validator,
-                &original,
+                original,
                 &message.payload,
                 prefix_tokens,
                 record.filters.device.as_deref(),
-                to_warehouse,
             );
             last_read = sequence;
             let outcome = match (outcome, &mut *target) {
-                (Outcome::Valid(Some(value)), Target::Warehouse(loader)) => {
-                    note_day(record, &value);
-                    loader.push(&value);
+                (Outcome::Valid(event), Target::Warehouse(loader)) => {
+                    days.note(&event, record);
+                    loader.push(&event);
                     Outcome::Loaded
                 }
                 (other, _) => other,
@@ -310,6 +318,7 @@ pub async fn run(
                     dead_letter: false,
                     publishes: false,
                     loaded: true,
+                    bytes,
                     ack: None,
                 },
                 Outcome::Skip => InFlight {
@@ -320,6 +329,7 @@ pub async fn run(
                     dead_letter: false,
                     publishes: false,
                     loaded: false,
+                    bytes,
                     ack: None,
                 },
                 Outcome::Valid(_) => {
@@ -327,29 +337,31 @@ pub async fn run(
                     let headers = HeaderMap::new();
                     InFlight {
                         sequence,
-                        subject: replay_subject(&original),
+                        subject: replay_subject(original),
                         payload: message.payload.clone(),
                         headers,
                         dead_letter: false,
                         publishes: true,
                         loaded: false,
+                        bytes,
                         ack: None,
                     }
                 }
                 Outcome::Invalid(reason) => {
                     let mut headers = HeaderMap::new();
-                    headers.insert(HEADER_SUBJECT, original.as_str());
+                    headers.insert(HEADER_SUBJECT, original);
                     headers.insert(HEADER_SEQUENCE, sequence.to_string().as_str());
                     headers.insert(HEADER_REASON, reason.as_str());
                     headers.insert(HEADER_REPLAY, record.id.as_str());
                     InFlight {
                         sequence,
-                        subject: dead_letter_subject(&original),
+                        subject: dead_letter_subject(original),
                         payload: message.payload.clone(),
                         headers,
                         dead_letter: true,
                         publishes: true,
                         loaded: false,
+                        bytes,
                         ack: None,
                     }
                 }
@@ -366,9 +378,11 @@ pub async fn run(
             }
             let batch_full = matches!(&*target, Target::Warehouse(loader) if loader.rows >= WAREHOUSE_BATCH);
             if batch_full || last_save.elapsed() >= StdDuration::from_millis(500) {
-                // Drain the window so the saved checkpoint is exact; one round trip per tick.
-                while !window.is_empty() {
-                    settle_front(js, &mut window, record, !to_warehouse).await?;
+                // The checkpoint already stops before the first unsettled publish, so the window
+                // stays full while it is saved. A warehouse batch may only commit once the dead
+                // letters it passes over are acked: drain those first.
+                while to_warehouse && !window.is_empty() {
+                    settle_front(js, &mut window, record, false).await?;
                 }
                 commit_batch(target, record, last_read, false).await?;
                 record.updated_at = rfc3339(OffsetDateTime::now_utc());
@@ -409,9 +423,9 @@ pub async fn run(
     Ok(())
 }
 
-enum Outcome {
-    /// Valid; the parsed event when it was asked for.
-    Valid(Option<serde_json::Value>),
+enum Outcome<'p> {
+    /// Valid; its fields, borrowed from the payload.
+    Valid(FlatEvent<'p>),
     Invalid(String),
     Skip,
     /// Valid and queued for the warehouse batch.
@@ -440,36 +454,45 @@ async fn commit_batch(
     Ok(())
 }
 
-/// Widens the record's covered UTC days with this event's `ts`.
-fn note_day(record: &mut ReplayRecord, event: &serde_json::Value) {
-    let Some(ts) = event.get("ts").and_then(|t| t.as_str()) else {
-        return;
-    };
-    let Ok(at) = OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339) else {
-        return;
-    };
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let day = format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day());
-    if record.first_day.as_ref().is_none_or(|d| day < *d) {
-        record.first_day = Some(day.clone());
+/// The UTC days a warehouse load covers, kept as day numbers so that the per-event cost is
+/// one timestamp parse; the record's texts change only when the range widens.
+struct DaysCovered(Option<(i64, i64)>);
+
+impl DaysCovered {
+    /// Starts from what the record already covers (a resumed replay).
+    fn of(record: &ReplayRecord) -> DaysCovered {
+        let day = |text: &Option<String>| text.as_deref().and_then(crate::reconcile::parse_day);
+        DaysCovered(day(&record.first_day).zip(day(&record.last_day)))
     }
-    if record.last_day.as_ref().is_none_or(|d| day > *d) {
-        record.last_day = Some(day);
+
+    fn note(&mut self, event: &impl EventFields, record: &mut ReplayRecord) {
+        let Some(ms) = event
+            .field("ts")
+            .and_then(|ts| ts.as_str().and_then(crate::reconcile::raw::parse_rfc3339_ms))
+        else {
+            return;
+        };
+        let day = ms.div_euclid(crate::reconcile::DAY_MS);
+        let (first, last) = self.0.map_or((day, day), |(f, l)| (f.min(day), l.max(day)));
+        if self.0 != Some((first, last)) {
+            self.0 = Some((first, last));
+            record.first_day = Some(crate::reconcile::day_text(first));
+            record.last_day = Some(crate::reconcile::day_text(last));
+        }
     }
 }
 
 /// Contract check of one source message: JSON, the schema, and subject tokens = payload. The
-/// check runs on a borrowed view of the payload; a `serde_json::Value` is built only when the
-/// caller needs one (`want_value`, for the warehouse) or to explain a failure.
-fn classify(
+/// check runs on a borrowed view of the payload; a `serde_json::Value` is built only to explain
+/// a failure.
+fn classify<'p>(
     fast: &FastContract,
     validator: &PayloadValidator,
     subject: &str,
-    payload: &[u8],
+    payload: &'p [u8],
     prefix_tokens: usize,
     device: Option<&str>,
-    want_value: bool,
-) -> Outcome {
+) -> Outcome<'p> {
     let flat = match FlatEvent::parse(payload) {
         Ok(flat) => flat,
         Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
@@ -495,13 +518,7 @@ fn classify(
     if let Err(reason) = subject_matches(&flat, subject, prefix_tokens) {
         return Outcome::Invalid(reason);
     }
-    if !want_value {
-        return Outcome::Valid(None);
-    }
-    match serde_json::from_slice(payload) {
-        Ok(value) => Outcome::Valid(Some(value)),
-        Err(e) => Outcome::Invalid(format!("not JSON: {e}")),
-    }
+    Outcome::Valid(flat)
 }
 
 async fn publish(
@@ -531,12 +548,13 @@ async fn settle_front(
     record: &mut ReplayRecord,
     advance: bool,
 ) -> anyhow::Result<()> {
-    let source = record.source_stream.clone();
     let mut attempt = 0u32;
     loop {
         let front = window.front_mut().expect("settle_front needs an in-flight item");
         if !front.publishes {
             let item = window.pop_front().expect("non-empty");
+            record.counts.read += 1;
+            record.counts.bytes += item.bytes;
             if !item.loaded {
                 record.counts.skipped += 1;
             }
@@ -547,7 +565,7 @@ async fn settle_front(
         }
         let result = match front.ack.take() {
             Some(ack) => ack.await.map_err(anyhow::Error::from),
-            None => match publish(js, &source, front).await {
+            None => match publish(js, &record.source_stream, front).await {
                 Ok(ack) => ack.await.map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             },
@@ -555,6 +573,8 @@ async fn settle_front(
         match result {
             Ok(ack) => {
                 let item = window.pop_front().expect("non-empty");
+                record.counts.read += 1;
+                record.counts.bytes += item.bytes;
                 if ack.duplicate {
                     record.counts.duplicates += 1;
                 }
@@ -578,7 +598,7 @@ async fn settle_front(
                 }
                 tokio::time::sleep(StdDuration::from_millis(250)).await;
                 for item in window.iter_mut().skip(1).filter(|i| i.publishes) {
-                    item.ack = publish(js, &source, item).await.ok();
+                    item.ack = publish(js, &record.source_stream, item).await.ok();
                 }
             }
         }
@@ -612,7 +632,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(filters.subject("iot"), "iot.berlin.*.temp");
-        assert_eq!(Filters::default().subject("fleet.eu"), "fleet.eu.*.*.*");
+        assert_eq!(Filters::default().subject("fleet.eu"), "fleet.eu.>");
+        let device_only = Filters {
+            device: Some("d1".into()),
+            ..Default::default()
+        };
+        assert_eq!(device_only.subject("iot"), "iot.>");
         assert_eq!(replay_subject("iot.berlin.press.temp"), "replay.iot.berlin.press.temp");
         assert_eq!(dead_letter_subject("iot.a.b.c"), "dlq.iot.a.b.c");
         assert_eq!(message_id("T", 42), "T:42");

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod contract;
 pub mod error;
+pub mod fxhash;
 pub mod jobs;
 pub mod output;
 pub mod plan;

@@ -82,6 +82,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Runtime(e.into()))
 }
 
+/// A one-thread runtime, for a command whose one hot connection should not bounce every
+/// message between workers (reconcile's raw read; its aggregation has a thread of its own).
+pub fn single_thread_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(e.into()))
+}
+
 /// This process's peak resident set size (Linux `VmHWM`), for run summaries.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

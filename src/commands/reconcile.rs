@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Outcome, batch_source, load_spec, runtime};
+use super::{Outcome, batch_source, load_spec, single_thread_runtime};
 use crate::backend::nats::Nats;
 use crate::cli::{LegArg, ReconcileArgs};
 use crate::contract::fast::FastContract;
@@ -102,7 +102,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     let started = Instant::now();
 
     let mut raw_seconds = 0.0;
-    let result: anyhow::Result<(Vec<PairResult>, Option<RawCounts>)> = runtime()?.block_on(async {
+    let result: anyhow::Result<(Vec<PairResult>, Option<RawCounts>)> = single_thread_runtime()?.block_on(async {
         if closed.is_empty() {
             return Ok((Vec::new(), None));
         }

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::flat::{EventFields, Scalar};
+use crate::fxhash::Fx;
 
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::spec::Spec;
@@ -21,10 +22,12 @@ struct MetricRule {
 
 pub struct FastContract {
     fields: Vec<EventField>,
-    enums: Vec<Option<HashSet<String>>>,
-    sites: HashSet<String>,
+    enums: Vec<Option<HashSet<String, Fx>>>,
+    sites: HashSet<String, Fx>,
     /// device_type → metric → rule.
-    metrics: HashMap<String, HashMap<String, MetricRule>>,
+    metrics: HashMap<String, HashMap<String, MetricRule, Fx>, Fx>,
+    /// Every metric name of any device type.
+    metric_names: HashSet<String, Fx>,
 }
 
 /// `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
@@ -89,7 +92,7 @@ impl FastContract {
             .iter()
             .map(|f| f.allowed.as_ref().map(|v| v.iter().cloned().collect()))
             .collect();
-        let mut metrics: HashMap<String, HashMap<String, MetricRule>> = HashMap::new();
+        let mut metrics: HashMap<String, HashMap<String, MetricRule, Fx>, Fx> = HashMap::default();
         for device_type in &spec.device_types {
             let rules = metrics.entry(device_type.name.to_string()).or_default();
             for metric in &device_type.metrics {
@@ -107,6 +110,7 @@ impl FastContract {
             fields,
             enums,
             sites: spec.sites.iter().map(|s| s.name.to_string()).collect(),
+            metric_names: metrics.values().flat_map(|rules| rules.keys().cloned()).collect(),
             metrics,
         }
     }
@@ -161,7 +165,7 @@ impl FastContract {
         let metric = match &metric {
             None => None,
             Some(m) => match m.as_str() {
-                Some(name) if self.metrics.values().any(|rules| rules.contains_key(name)) => Some(name),
+                Some(name) if self.metric_names.contains(name) => Some(name),
                 _ => return false,
             },
         };

@@ -103,10 +103,12 @@ impl EventFields for FlatEvent<'_> {
     }
 
     fn field(&self, name: &str) -> Option<Scalar<'_>> {
+        // Keys are short: an inline byte compare beats a call into memcmp per candidate.
+        let same = |key: &str| key.len() == name.len() && key.bytes().zip(name.bytes()).all(|(a, b)| a == b);
         self.fields
             .iter()
             .rev()
-            .find(|(key, _)| key == name)
+            .find(|(key, _)| same(key))
             .map(|(_, value)| match value {
                 Scalar::Str(s) => Scalar::Str(Cow::Borrowed(s.as_ref())),
                 other => other.clone(),

@@ -115,10 +115,9 @@ pub async fn read_raw(
                 continue;
             }
         };
-        let info = message
-            .info()
-            .map_err(|e| anyhow::anyhow!("message without JetStream metadata: {e}"))?;
-        let (sequence, pending) = (info.stream_sequence, info.pending);
+        let Some((sequence, pending)) = message.reply.as_deref().and_then(delivery_position) else {
+            anyhow::bail!("message without JetStream metadata: {:?}", message.reply);
+        };
         if sequence > end {
             break;
         }
@@ -127,12 +126,12 @@ pub async fn read_raw(
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             sender.send(full).await.context("the aggregating thread stopped")?;
+            if last_report.elapsed() >= StdDuration::from_millis(200) {
+                progress(read, total);
+                last_report = Instant::now();
+            }
         }
         read += 1;
-        if last_report.elapsed() >= StdDuration::from_millis(200) {
-            progress(read, total);
-            last_report = Instant::now();
-        }
         if sequence >= end || pending == 0 || read >= total {
             break;
         }
@@ -144,6 +143,28 @@ pub async fn read_raw(
     let aggregator = worker.await.context("the aggregating thread failed")?;
     progress(read, total);
     Ok(aggregator)
+}
+
+/// The stream sequence and pending count of a JetStream delivery, read from its ack subject
+/// (`$JS.ACK.[domain.account.]stream.consumer.delivered.sequence.consumer_sequence.time.pending`
+/// and an optional token, as async-nats reads it) without converting the timestamp, which
+/// `Message::info` does for every message.
+pub fn delivery_position(reply: &str) -> Option<(u64, u64)> {
+    let rest = reply.strip_prefix("$JS.ACK.")?;
+    let mut tokens = [""; 9];
+    let mut count = 0;
+    for token in rest.split('.') {
+        if let Some(slot) = tokens.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
+    }
+    let (sequence, pending) = match count {
+        7 => (tokens[3], tokens[6]),
+        n if n >= 9 => (tokens[5], tokens[8]),
+        _ => return None,
+    };
+    Some((sequence.parse().ok()?, pending.parse().ok()?))
 }
 
 /// Rows of the SQLMesh daily device model for the days.
@@ -196,4 +217,30 @@ async fn query_text(client: &tokio_postgres::Client, sql: &str) -> anyhow::Resul
             _ => None,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_position;
+
+    #[test]
+    fn delivery_positions_read_both_ack_subject_forms() {
+        // Servers before 2.9: stream.consumer.delivered.sseq.cseq.time.pending
+        assert_eq!(
+            delivery_position("$JS.ACK.T.c1.1.42.40.1763769600000000000.7"),
+            Some((42, 7))
+        );
+        // Domain and account hash, with and without the trailing token.
+        assert_eq!(
+            delivery_position("$JS.ACK._.ACCHASH.T.c1.2.1440000.1439999.1763769600000000000.0.tok"),
+            Some((1_440_000, 0))
+        );
+        assert_eq!(
+            delivery_position("$JS.ACK.hub.ACCHASH.T.c1.1.5.5.1763769600000000000.3"),
+            Some((5, 3))
+        );
+        assert_eq!(delivery_position("_INBOX.abc"), None);
+        assert_eq!(delivery_position("$JS.ACK.T.c1.1.x.1.1.0"), None);
+        assert_eq!(delivery_position("$JS.ACK.T.c1.1.2"), None);
+    }
 }

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::fxhash::Fx;
+
 use serde::Serialize;
 
 use super::{DAY_MS, Group, GroupKey, LegGroups, Stats};
@@ -71,6 +73,14 @@ impl Accumulator {
 /// (day, site, device_type, device_id, metric), names interned.
 type Key = (i64, u32, u32, u32, u32);
 
+/// A device's interned id and the names (with ids) it was last seen with.
+struct DeviceNames {
+    id: u32,
+    site: (Box<str>, u32),
+    device_type: (Box<str>, u32),
+    metrics: Vec<(Box<str>, u32)>,
+}
+
 pub struct RawAggregator {
     contract: FastContract,
     prefix_tokens: usize,
@@ -81,6 +91,9 @@ pub struct RawAggregator {
     watermark_ms: Option<i64>,
     max_ts: i64,
     names: HashMap<Box<str>, u32, Fx>,
+    /// Per device id, the names last seen with it: one lookup resolves the whole key while a
+    /// device keeps its site and type, as devices do.
+    devices: HashMap<Box<str>, DeviceNames, Fx>,
     groups: HashMap<Key, Accumulator, Fx>,
     stream_groups: HashMap<Key, Accumulator, Fx>,
     pub counts: RawCounts,
@@ -103,6 +116,7 @@ impl RawAggregator {
             watermark_ms,
             max_ts: i64::MIN,
             names: HashMap::default(),
+            devices: HashMap::default(),
             groups: HashMap::default(),
             stream_groups: HashMap::default(),
             counts: RawCounts::default(),
@@ -116,6 +130,38 @@ impl RawAggregator {
         let id = self.names.len() as u32;
         self.names.insert(name.into(), id);
         id
+    }
+
+    fn key(&mut self, day: i64, site: &str, device_type: &str, device_id: &str, metric: &str) -> Key {
+        if let Some(device) = self.devices.get(device_id)
+            && *device.site.0 == *site
+            && *device.device_type.0 == *device_type
+            && let Some((_, metric_id)) = device.metrics.iter().find(|(m, _)| **m == *metric)
+        {
+            return (day, device.site.1, device.device_type.1, device.id, *metric_id);
+        }
+        let ids = (
+            self.intern(site),
+            self.intern(device_type),
+            self.intern(device_id),
+            self.intern(metric),
+        );
+        let device = self.devices.entry(device_id.into()).or_insert_with(|| DeviceNames {
+            id: ids.2,
+            site: (site.into(), ids.0),
+            device_type: (device_type.into(), ids.1),
+            metrics: Vec::new(),
+        });
+        if *device.site.0 != *site || *device.device_type.0 != *device_type {
+            // The device moved (or lies): remember the latest names, and no metric ids of the old.
+            device.site = (site.into(), ids.0);
+            device.device_type = (device_type.into(), ids.1);
+            device.metrics.clear();
+        }
+        if !device.metrics.iter().any(|(m, _)| **m == *metric) {
+            device.metrics.push((metric.into(), ids.3));
+        }
+        (day, ids.0, ids.1, ids.2, ids.3)
     }
 
     /// Takes one telemetry message.
@@ -156,13 +202,7 @@ impl RawAggregator {
             return;
         }
         self.counts.counted += 1;
-        let key = (
-            day,
-            self.intern(site),
-            self.intern(text(&device_type)),
-            self.intern(text(&device_id)),
-            self.intern(text(&metric)),
-        );
+        let key = self.key(day, site, text(&device_type), text(&device_id), text(&metric));
         self.groups.entry(key).or_insert_with(Accumulator::new).add(value);
         if self.watermark_ms.is_some() {
             if behind {
@@ -209,38 +249,6 @@ impl RawAggregator {
 fn text<'b>(value: &'b Option<Scalar>) -> &'b str {
     value.as_ref().and_then(|v| v.as_str()).unwrap_or_default()
 }
-
-/// FxHash: the keys are short names and small integers this process made; no flooding risk,
-/// and SipHash was a tenth of the raw leg's time.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u32(&mut self, word: u32) {
-        self.write_u64(u64::from(word));
-    }
-    fn write_i64(&mut self, word: i64) {
-        self.write_u64(word as u64);
-    }
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Fx = std::hash::BuildHasherDefault<FxHasher>;
 
 /// Epoch milliseconds of an RFC 3339 time the contract already accepted (zone required).
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
@@ -343,5 +351,42 @@ mod tests {
             }
         );
         assert_eq!(stream.unwrap().groups.values().next().unwrap().stats.count, 2);
+    }
+
+    #[test]
+    fn a_device_that_changes_site_or_metric_gets_its_own_groups() {
+        let spec = spec();
+        let day = crate::sample::days_from_civil("2024-10-04").unwrap();
+        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day), None, None);
+        let event = |site: &str, metric: &str, value: f64| {
+            let payload = format!(
+                r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"2024-10-04T10:00:00Z","value":{value},"firmware_version":"1"}}"#
+            );
+            (format!("iot.{site}.press.{metric}"), payload)
+        };
+        for (site, metric, value) in [
+            ("berlin", "oil_temperature", 10.0),
+            ("berlin", "hydraulic_pressure", 100.0),
+            ("berlin", "oil_temperature", 20.0),
+            ("lyon", "oil_temperature", 30.0),
+            ("berlin", "oil_temperature", 40.0),
+            ("lyon", "oil_temperature", 50.0),
+        ] {
+            let (subject, payload) = event(site, metric, value);
+            raw.push(&subject, payload.as_bytes());
+        }
+        let (groups, _, counts) = raw.finish();
+        assert_eq!(counts.counted, 6);
+        let stats = |site: &str, metric: &str| {
+            groups
+                .groups
+                .iter()
+                .find(|(k, _)| k.site == site && k.metric == metric && k.device_id == "d1")
+                .map(|(_, g)| (g.stats.count, g.stats.min, g.stats.max))
+        };
+        assert_eq!(groups.groups.len(), 3);
+        assert_eq!(stats("berlin", "oil_temperature"), Some((3, 10.0, 40.0)));
+        assert_eq!(stats("berlin", "hydraulic_pressure"), Some((1, 100.0, 100.0)));
+        assert_eq!(stats("lyon", "oil_temperature"), Some((2, 30.0, 50.0)));
     }
 }

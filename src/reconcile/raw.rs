@@ -78,7 +78,33 @@ struct DeviceNames {
     id: u32,
     site: (Box<str>, u32),
     device_type: (Box<str>, u32),
-    metrics: Vec<(Box<str>, u32)>,
+    metrics: Vec<MetricSlot>,
+}
+
+/// One metric of a device: its interned id and the group slot of the day it was last seen on.
+struct MetricSlot {
+    name: Box<str>,
+    id: u32,
+    day: i64,
+    slot: usize,
+}
+
+/// A group's statistics: as raw sees them, and as the stream can (without late events).
+struct Slot {
+    key: Key,
+    raw: Accumulator,
+    stream: Accumulator,
+}
+
+fn slot_of(index: &mut HashMap<Key, usize, Fx>, slots: &mut Vec<Slot>, key: Key) -> usize {
+    *index.entry(key).or_insert_with(|| {
+        slots.push(Slot {
+            key,
+            raw: Accumulator::new(),
+            stream: Accumulator::new(),
+        });
+        slots.len() - 1
+    })
 }
 
 pub struct RawAggregator {
@@ -91,11 +117,11 @@ pub struct RawAggregator {
     watermark_ms: Option<i64>,
     max_ts: i64,
     names: HashMap<Box<str>, u32, Fx>,
-    /// Per device id, the names last seen with it: one lookup resolves the whole key while a
-    /// device keeps its site and type, as devices do.
+    /// Per device id, the names last seen with it: one lookup finds the group while a device
+    /// keeps its site and type and the day goes on, as devices do.
     devices: HashMap<Box<str>, DeviceNames, Fx>,
-    groups: HashMap<Key, Accumulator, Fx>,
-    stream_groups: HashMap<Key, Accumulator, Fx>,
+    index: HashMap<Key, usize, Fx>,
+    slots: Vec<Slot>,
     pub counts: RawCounts,
 }
 
@@ -117,8 +143,8 @@ impl RawAggregator {
             max_ts: i64::MIN,
             names: HashMap::default(),
             devices: HashMap::default(),
-            groups: HashMap::default(),
-            stream_groups: HashMap::default(),
+            index: HashMap::default(),
+            slots: Vec::new(),
             counts: RawCounts::default(),
         }
     }
@@ -132,13 +158,19 @@ impl RawAggregator {
         id
     }
 
-    fn key(&mut self, day: i64, site: &str, device_type: &str, device_id: &str, metric: &str) -> Key {
-        if let Some(device) = self.devices.get(device_id)
+    /// The slot of the group (day, site, device type, device, metric).
+    fn slot(&mut self, day: i64, site: &str, device_type: &str, device_id: &str, metric: &str) -> usize {
+        if let Some(device) = self.devices.get_mut(device_id)
             && *device.site.0 == *site
             && *device.device_type.0 == *device_type
-            && let Some((_, metric_id)) = device.metrics.iter().find(|(m, _)| **m == *metric)
+            && let Some(known) = device.metrics.iter_mut().find(|m| *m.name == *metric)
         {
-            return (day, device.site.1, device.device_type.1, device.id, *metric_id);
+            if known.day != day {
+                let key = (day, device.site.1, device.device_type.1, device.id, known.id);
+                known.slot = slot_of(&mut self.index, &mut self.slots, key);
+                known.day = day;
+            }
+            return known.slot;
         }
         let ids = (
             self.intern(site),
@@ -146,6 +178,7 @@ impl RawAggregator {
             self.intern(device_id),
             self.intern(metric),
         );
+        let slot = slot_of(&mut self.index, &mut self.slots, (day, ids.0, ids.1, ids.2, ids.3));
         let device = self.devices.entry(device_id.into()).or_insert_with(|| DeviceNames {
             id: ids.2,
             site: (site.into(), ids.0),
@@ -153,15 +186,18 @@ impl RawAggregator {
             metrics: Vec::new(),
         });
         if *device.site.0 != *site || *device.device_type.0 != *device_type {
-            // The device moved (or lies): remember the latest names, and no metric ids of the old.
+            // The device moved (or lies): remember the latest names, and no metric of the old.
             device.site = (site.into(), ids.0);
             device.device_type = (device_type.into(), ids.1);
             device.metrics.clear();
         }
-        if !device.metrics.iter().any(|(m, _)| **m == *metric) {
-            device.metrics.push((metric.into(), ids.3));
-        }
-        (day, ids.0, ids.1, ids.2, ids.3)
+        device.metrics.push(MetricSlot {
+            name: metric.into(),
+            id: ids.3,
+            day,
+            slot,
+        });
+        slot
     }
 
     /// Takes one telemetry message.
@@ -202,16 +238,14 @@ impl RawAggregator {
             return;
         }
         self.counts.counted += 1;
-        let key = self.key(day, site, text(&device_type), text(&device_id), text(&metric));
-        self.groups.entry(key).or_insert_with(Accumulator::new).add(value);
+        let slot = self.slot(day, site, text(&device_type), text(&device_id), text(&metric));
+        let group = &mut self.slots[slot];
+        group.raw.add(value);
         if self.watermark_ms.is_some() {
             if behind {
                 self.counts.behind_watermark += 1;
             } else {
-                self.stream_groups
-                    .entry(key)
-                    .or_insert_with(Accumulator::new)
-                    .add(value);
+                group.stream.add(value);
             }
         }
     }
@@ -222,26 +256,32 @@ impl RawAggregator {
         for (name, id) in &self.names {
             names[*id as usize] = name;
         }
-        let resolve = |groups: &HashMap<Key, Accumulator, Fx>| {
+        // Slots exist only for counted events; the stream sees a group once one was on time.
+        let resolve = |stream: bool| {
             let mut leg = LegGroups::default();
-            for ((day, site, device_type, device_id, metric), acc) in groups {
+            for slot in &self.slots {
+                let acc = if stream { &slot.stream } else { &slot.raw };
+                if acc.count == 0 {
+                    continue;
+                }
+                let (day, site, device_type, device_id, metric) = slot.key;
                 leg.groups.insert(
                     GroupKey {
-                        day: *day,
-                        site: names[*site as usize].to_string(),
-                        device_id: names[*device_id as usize].to_string(),
-                        metric: names[*metric as usize].to_string(),
+                        day,
+                        site: names[site as usize].to_string(),
+                        device_id: names[device_id as usize].to_string(),
+                        metric: names[metric as usize].to_string(),
                     },
                     Group {
-                        device_type: names[*device_type as usize].to_string(),
+                        device_type: names[device_type as usize].to_string(),
                         stats: acc.stats(),
                     },
                 );
             }
             leg
         };
-        let raw = resolve(&self.groups);
-        let stream = self.watermark_ms.map(|_| resolve(&self.stream_groups));
+        let raw = resolve(false);
+        let stream = self.watermark_ms.map(|_| resolve(true));
         (raw, stream, self.counts)
     }
 }
@@ -354,39 +394,43 @@ mod tests {
     }
 
     #[test]
-    fn a_device_that_changes_site_or_metric_gets_its_own_groups() {
+    fn a_device_that_changes_site_metric_or_day_gets_its_own_groups() {
         let spec = spec();
         let day = crate::sample::days_from_civil("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day), None, None);
-        let event = |site: &str, metric: &str, value: f64| {
+        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day + 1), None, None);
+        let event = |date: &str, site: &str, metric: &str, value: f64| {
             let payload = format!(
-                r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"2024-10-04T10:00:00Z","value":{value},"firmware_version":"1"}}"#
+                r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"{date}T10:00:00Z","value":{value},"firmware_version":"1"}}"#
             );
             (format!("iot.{site}.press.{metric}"), payload)
         };
-        for (site, metric, value) in [
-            ("berlin", "oil_temperature", 10.0),
-            ("berlin", "hydraulic_pressure", 100.0),
-            ("berlin", "oil_temperature", 20.0),
-            ("lyon", "oil_temperature", 30.0),
-            ("berlin", "oil_temperature", 40.0),
-            ("lyon", "oil_temperature", 50.0),
+        for (date, site, metric, value) in [
+            ("2024-10-04", "berlin", "oil_temperature", 10.0),
+            ("2024-10-04", "berlin", "hydraulic_pressure", 100.0),
+            ("2024-10-04", "berlin", "oil_temperature", 20.0),
+            ("2024-10-04", "lyon", "oil_temperature", 30.0),
+            ("2024-10-04", "berlin", "oil_temperature", 40.0),
+            ("2024-10-05", "berlin", "oil_temperature", 60.0),
+            ("2024-10-04", "berlin", "oil_temperature", 5.0),
+            ("2024-10-04", "lyon", "oil_temperature", 50.0),
+            ("2024-10-05", "berlin", "oil_temperature", 70.0),
         ] {
-            let (subject, payload) = event(site, metric, value);
+            let (subject, payload) = event(date, site, metric, value);
             raw.push(&subject, payload.as_bytes());
         }
         let (groups, _, counts) = raw.finish();
-        assert_eq!(counts.counted, 6);
-        let stats = |site: &str, metric: &str| {
+        assert_eq!(counts.counted, 9);
+        let stats = |day: i64, site: &str, metric: &str| {
             groups
                 .groups
                 .iter()
-                .find(|(k, _)| k.site == site && k.metric == metric && k.device_id == "d1")
+                .find(|(k, _)| k.day == day && k.site == site && k.metric == metric && k.device_id == "d1")
                 .map(|(_, g)| (g.stats.count, g.stats.min, g.stats.max))
         };
-        assert_eq!(groups.groups.len(), 3);
-        assert_eq!(stats("berlin", "oil_temperature"), Some((3, 10.0, 40.0)));
-        assert_eq!(stats("berlin", "hydraulic_pressure"), Some((1, 100.0, 100.0)));
-        assert_eq!(stats("lyon", "oil_temperature"), Some((2, 30.0, 50.0)));
+        assert_eq!(groups.groups.len(), 4);
+        assert_eq!(stats(day, "berlin", "oil_temperature"), Some((4, 5.0, 40.0)));
+        assert_eq!(stats(day + 1, "berlin", "oil_temperature"), Some((2, 60.0, 70.0)));
+        assert_eq!(stats(day, "berlin", "hydraulic_pressure"), Some((1, 100.0, 100.0)));
+        assert_eq!(stats(day, "lyon", "oil_temperature"), Some((2, 30.0, 50.0)));
     }
 }

@@ -614,3 +614,27 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         "a partly loaded range with repeated identities"
     );
 }
+
+/// A whole-stream replay reads `iot.>`: an event published on a subject of the wrong shape is
+/// dead-lettered with its reason, not passed over.
+#[test]
+fn a_whole_stream_replay_dead_letters_events_on_malformed_subjects() {
+    let nats = TestNats::start();
+    apply(&root().join("examples/factory.yaml"), &nats);
+    let valid = events("1", "7200");
+    let (_, payload) = valid[0].clone();
+    publish(&nats, &valid);
+    publish(&nats, &[("iot.berlin.press".to_string(), payload)]);
+    let run = replay(&nats, &["--since", "1h", "--format", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}{}", stdout(&run), stderr(&run));
+    assert_eq!(read_stream(&nats, "FACTORY_REPLAY").len(), valid.len());
+    let dead = read_stream(&nats, "FACTORY_DLQ");
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let (subject, _, headers) = &dead[0];
+    assert_eq!(subject, "dlq.iot.berlin.press");
+    let reason = headers.iter().find(|h| h.starts_with("Iotctl-Reason=")).unwrap();
+    assert!(
+        reason.contains("is not {prefix}.{site}.{device_type}.{metric}"),
+        "{reason}"
+    );
+}

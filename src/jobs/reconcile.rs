@@ -5,11 +5,11 @@ use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::consumer;
-use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::backend::duckdb::DuckDb;
 use crate::backend::nats::Nats;
+use crate::backend::ordered_read::{self, OrderedRead};
 use crate::reconcile::LegGroups;
 use crate::reconcile::queries::{DayColumn, batch_sql, parse_rows, stream_sql};
 use crate::reconcile::raw::RawAggregator;
@@ -74,16 +74,15 @@ pub async fn read_raw(
         progress(0, 0);
         return Ok(aggregator);
     }
-    let consumer = stream
-        .create_consumer(consumer::push::OrderedConfig {
-            deliver_subject: nats.client.new_inbox(),
-            filter_subject: subject_filter.to_string(),
-            deliver_policy,
-            ..Default::default()
-        })
-        .await
-        .context("cannot start reading the telemetry stream")?;
-    let mut messages = consumer.messages().await.context("cannot read the telemetry stream")?;
+    let mut read_order = OrderedRead::start(
+        nats.client.clone(),
+        stream,
+        subject_filter,
+        deliver_policy,
+        ordered_read::IDLE_HEARTBEAT,
+    )
+    .await
+    .context("cannot start reading the telemetry stream")?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<(async_nats::Subject, bytes::Bytes)>>(16);
     let worker = tokio::task::spawn_blocking(move || {
         while let Some(batch) = receiver.blocking_recv() {
@@ -98,31 +97,26 @@ pub async fn read_raw(
     let mut errors_since: Option<Instant> = None;
     let mut read = 0u64;
     loop {
-        let next = messages.next().await;
-        let message = match next {
-            None => break,
-            Some(Ok(message)) => {
+        let delivery = match read_order.next().await {
+            Ok(delivery) => {
                 errors_since = None;
-                message
+                delivery
             }
-            Some(Err(e)) => {
-                // The ordered consumer recreates itself after gaps and reconnects.
+            Err(e) => {
+                // The next call recreates the consumer after the last message read.
                 let first = *errors_since.get_or_insert_with(Instant::now);
                 if first.elapsed() > StdDuration::from_secs(60) {
-                    return Err(anyhow::Error::new(e).context("reading the telemetry stream kept failing for a minute"));
+                    return Err(e.context("reading the telemetry stream kept failing for a minute"));
                 }
                 tokio::time::sleep(StdDuration::from_millis(100)).await;
                 continue;
             }
         };
-        let Some((sequence, pending)) = message.reply.as_deref().and_then(delivery_position) else {
-            anyhow::bail!("message without JetStream metadata: {:?}", message.reply);
-        };
+        let (sequence, pending) = (delivery.stream_sequence, delivery.pending);
         if sequence > end {
             break;
         }
-        let message = message.split().0;
-        batch.push((message.subject, message.payload));
+        batch.push((delivery.subject, delivery.payload));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             sender.send(full).await.context("the aggregating thread stopped")?;
@@ -136,6 +130,7 @@ pub async fn read_raw(
             break;
         }
     }
+    read_order.finish().await;
     if !batch.is_empty() {
         sender.send(batch).await.context("the aggregating thread stopped")?;
     }
@@ -143,28 +138,6 @@ pub async fn read_raw(
     let aggregator = worker.await.context("the aggregating thread failed")?;
     progress(read, total);
     Ok(aggregator)
-}
-
-/// The stream sequence and pending count of a JetStream delivery, read from its ack subject
-/// (`$JS.ACK.[domain.account.]stream.consumer.delivered.sequence.consumer_sequence.time.pending`
-/// and an optional token, as async-nats reads it) without converting the timestamp, which
-/// `Message::info` does for every message.
-pub fn delivery_position(reply: &str) -> Option<(u64, u64)> {
-    let rest = reply.strip_prefix("$JS.ACK.")?;
-    let mut tokens = [""; 9];
-    let mut count = 0;
-    for token in rest.split('.') {
-        if let Some(slot) = tokens.get_mut(count) {
-            *slot = token;
-        }
-        count += 1;
-    }
-    let (sequence, pending) = match count {
-        7 => (tokens[3], tokens[6]),
-        n if n >= 9 => (tokens[5], tokens[8]),
-        _ => return None,
-    };
-    Some((sequence.parse().ok()?, pending.parse().ok()?))
 }
 
 /// Rows of the SQLMesh daily device model for the days.
@@ -217,30 +190,4 @@ async fn query_text(client: &tokio_postgres::Client, sql: &str) -> anyhow::Resul
             _ => None,
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::delivery_position;
-
-    #[test]
-    fn delivery_positions_read_both_ack_subject_forms() {
-        // Servers before 2.9: stream.consumer.delivered.sseq.cseq.time.pending
-        assert_eq!(
-            delivery_position("$JS.ACK.T.c1.1.42.40.1763769600000000000.7"),
-            Some((42, 7))
-        );
-        // Domain and account hash, with and without the trailing token.
-        assert_eq!(
-            delivery_position("$JS.ACK._.ACCHASH.T.c1.2.1440000.1439999.1763769600000000000.0.tok"),
-            Some((1_440_000, 0))
-        );
-        assert_eq!(
-            delivery_position("$JS.ACK.hub.ACCHASH.T.c1.1.5.5.1763769600000000000.3"),
-            Some((5, 3))
-        );
-        assert_eq!(delivery_position("_INBOX.abc"), None);
-        assert_eq!(delivery_position("$JS.ACK.T.c1.1.x.1.1.0"), None);
-        assert_eq!(delivery_position("$JS.ACK.T.c1.1.2"), None);
-    }
 }

@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::flat::{EventFields, Scalar};
+use super::flat::{EventFields, FlatEvent, Scalar};
 use crate::fxhash::Fx;
 
-use crate::render::contract_fields::{EventField, event_fields};
+use crate::render::contract_fields::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::Spec;
 use crate::spec::model::{FieldType, ValueType};
 
@@ -115,6 +115,33 @@ impl FastContract {
         }
     }
 
+    /// The contract field each key of `event` fills (the last of duplicates, as serde_json
+    /// keeps), found once, so the checks and the caller then address fields by position.
+    pub fn resolve<'e, 'a>(&self, event: &'e FlatEvent<'a>) -> Resolved<'e, 'a> {
+        let mut positions = [ABSENT; MAX_RESOLVED];
+        if self.fields.len() > MAX_RESOLVED {
+            return Resolved { event, positions: None };
+        }
+        for (position, key) in event.keys().enumerate() {
+            let Some(position) = u8::try_from(position).ok().filter(|p| *p != ABSENT) else {
+                return Resolved { event, positions: None };
+            };
+            let index = envelope_index(key).or_else(|| {
+                self.fields[ENVELOPE_FIELDS.len()..]
+                    .iter()
+                    .position(|f| f.name == key)
+                    .map(|extra| ENVELOPE_FIELDS.len() + extra)
+            });
+            if let Some(index) = index {
+                positions[index] = position;
+            }
+        }
+        Resolved {
+            event,
+            positions: Some(positions),
+        }
+    }
+
     /// Whether `event` satisfies the contract (the same answer as the JSON Schema).
     pub fn is_valid(&self, event: &Value) -> bool {
         self.is_valid_fields(event)
@@ -125,9 +152,9 @@ impl FastContract {
         if !event.is_object() {
             return false;
         }
-        for (field, allowed) in self.fields.iter().zip(&self.enums) {
+        for (index, (field, allowed)) in self.fields.iter().zip(&self.enums).enumerate() {
             // JSON Schema `type` applies to a present value, null included.
-            match event.field(&field.name) {
+            match event.field_at(index, &field.name) {
                 None => {
                     if field.required {
                         return false;
@@ -145,15 +172,19 @@ impl FastContract {
                 }
             }
         }
-        if event.field("seq").and_then(|s| s.as_f64()).is_some_and(|s| s < 0.0) {
+        if event
+            .field_at(envelope::SEQ, "seq")
+            .and_then(|s| s.as_f64())
+            .is_some_and(|s| s < 0.0)
+        {
             return false;
         }
-        if let Some(site) = event.field("site")
+        if let Some(site) = event.field_at(envelope::SITE, "site")
             && !site.as_str().is_some_and(|s| self.sites.contains(s))
         {
             return false;
         }
-        let device_type = event.field("device_type");
+        let device_type = event.field_at(envelope::DEVICE_TYPE, "device_type");
         let device_type = match &device_type {
             None => None,
             Some(d) => match d.as_str() {
@@ -161,7 +192,7 @@ impl FastContract {
                 _ => return false,
             },
         };
-        let metric = event.field("metric");
+        let metric = event.field_at(envelope::METRIC, "metric");
         let metric = match &metric {
             None => None,
             Some(m) => match m.as_str() {
@@ -173,7 +204,7 @@ impl FastContract {
             let Some(rule) = self.metrics.get(device_type).and_then(|rules| rules.get(metric)) else {
                 return false;
             };
-            if let Some(value) = event.field("value") {
+            if let Some(value) = event.field_at(envelope::VALUE, "value") {
                 let Some(number) = value.as_f64() else { return false };
                 if number < rule.min || number > rule.max || (rule.integer && number.fract() != 0.0) {
                     return false;
@@ -184,19 +215,58 @@ impl FastContract {
     }
 }
 
+/// Contract fields resolved beyond this many are looked up by name.
+const MAX_RESOLVED: usize = 32;
+const ABSENT: u8 = u8::MAX;
+
+/// A `FlatEvent` with the position of each contract field in it, from `FastContract::resolve`.
+pub struct Resolved<'e, 'a> {
+    event: &'e FlatEvent<'a>,
+    /// Per contract field, its key's position in the event; `None` when there were too many
+    /// fields or keys to resolve, and every lookup goes by name.
+    positions: Option<[u8; MAX_RESOLVED]>,
+}
+
+impl EventFields for Resolved<'_, '_> {
+    fn is_object(&self) -> bool {
+        self.event.is_object()
+    }
+
+    fn field(&self, name: &str) -> Option<Scalar<'_>> {
+        match envelope_index(name) {
+            Some(index) => self.field_at(index, name),
+            None => self.event.field(name),
+        }
+    }
+
+    fn field_at(&self, index: usize, name: &str) -> Option<Scalar<'_>> {
+        match &self.positions {
+            Some(positions) => match positions[index] {
+                ABSENT => None,
+                position => self.event.value_at(usize::from(position)),
+            },
+            None => self.event.field(name),
+        }
+    }
+}
+
 /// Whether a message's subject `{prefix}.{site}.{device_type}.{metric}` agrees with its payload.
 /// A mismatch is a contract failure: aggregates keyed on the payload would land elsewhere.
 pub fn subject_matches<E: EventFields>(event: &E, subject: &str, prefix_tokens: usize) -> Result<(), String> {
     let mut tokens = subject.split('.');
     let mut expected = tokens.by_ref().skip(prefix_tokens);
-    for field in ["site", "device_type", "metric"] {
+    for (index, field) in [
+        (envelope::SITE, "site"),
+        (envelope::DEVICE_TYPE, "device_type"),
+        (envelope::METRIC, "metric"),
+    ] {
         let token = expected.next();
         if token.is_none() {
             return Err(format!(
                 "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
             ));
         }
-        if event.field(field).as_ref().and_then(|v| v.as_str()) != token {
+        if event.field_at(index, field).as_ref().and_then(|v| v.as_str()) != token {
             return Err(format!("payload {field} does not match subject `{subject}`"));
         }
     }
@@ -277,6 +347,11 @@ mod tests {
                 let text = event.to_string();
                 let flat = crate::contract::flat::FlatEvent::parse(text.as_bytes()).unwrap();
                 assert_eq!(fast.is_valid_fields(&flat), expected, "borrowed view of {text}");
+                assert_eq!(
+                    fast.is_valid_fields(&fast.resolve(&flat)),
+                    expected,
+                    "resolved view of {text}"
+                );
                 checked += 1;
             }
         }
@@ -285,6 +360,46 @@ mod tests {
             !fast.is_valid(&serde_json::json!([1, 2])) && !schema.violations(&serde_json::json!([1, 2])).is_empty()
         );
         assert_eq!(checked, 60);
+    }
+
+    /// Resolved positions answer what a lookup by name answers: duplicates (the last wins),
+    /// extra and unknown keys, escaped strings, and events too wide to resolve.
+    #[test]
+    fn resolved_fields_match_lookups_by_name() {
+        let fast = FastContract::for_spec(&factory());
+        let wide = format!(
+            "{{{}\"site\":\"lyon\"}}",
+            (0..300).map(|i| format!("\"k{i}\":{i},")).collect::<String>()
+        );
+        let payloads = [
+            r#"{"site":"berlin","metric":"m","site":"lyon","line":"l\"1","zzz":1,"value":2.5}"#,
+            r#"{"operating_mode":"idle","line":null,"ts":"2026-01-01T00:00:00Z","seq":3,"event_id":"e"}"#,
+            r#"{"device_id":"d","firmware_version":"1","device_type":"press","line":"a","line":"b"}"#,
+            r#"{}"#,
+            r#"[1]"#,
+            &wide,
+        ];
+        let mut names: Vec<String> = fast.fields.iter().map(|f| f.name.clone()).collect();
+        names.extend(["zzz".to_string(), "k7".to_string(), "missing".to_string()]);
+        for payload in payloads {
+            let flat = FlatEvent::parse(payload.as_bytes()).unwrap();
+            let resolved = fast.resolve(&flat);
+            assert_eq!(resolved.is_object(), flat.is_object());
+            for name in &names {
+                assert_eq!(resolved.field(name), flat.field(name), "{name} in {payload}");
+                if let Some(index) = fast.fields.iter().position(|f| &f.name == name) {
+                    assert_eq!(resolved.field_at(index, name), flat.field(name), "{name} in {payload}");
+                }
+            }
+        }
+        let first = FlatEvent::parse(payloads[0].as_bytes()).unwrap();
+        assert!(fast.resolve(&first).positions.is_some());
+        let wide = FlatEvent::parse(wide.as_bytes()).unwrap();
+        assert!(fast.resolve(&wide).positions.is_none(), "300 keys fall back to names");
+        assert_eq!(
+            fast.resolve(&wide).field_at(envelope::SITE, "site").unwrap().as_str(),
+            Some("lyon")
+        );
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub trait EventFields {
     fn is_object(&self) -> bool;
     /// A top-level field; with duplicate keys, the last one (as `serde_json` keeps).
     fn field(&self, name: &str) -> Option<Scalar<'_>>;
+    /// The contract field at `index` of `event_fields` (named `name`): views that resolved
+    /// positions up front answer without comparing names.
+    fn field_at(&self, index: usize, name: &str) -> Option<Scalar<'_>> {
+        let _ = index;
+        self.field(name)
+    }
 }
 
 impl EventFields for Value {
@@ -233,6 +239,21 @@ fn scan_number(text: &str, start: usize) -> Option<(Scalar<'_>, usize)> {
     Some((scalar, i))
 }
 
+impl<'a> FlatEvent<'a> {
+    /// The keys, in payload order (duplicates included).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(key, _)| key.as_ref())
+    }
+
+    /// The value of the `position`-th key.
+    pub fn value_at(&self, position: usize) -> Option<Scalar<'_>> {
+        self.fields.get(position).map(|(_, value)| match value {
+            Scalar::Str(s) => Scalar::Str(Cow::Borrowed(s.as_ref())),
+            other => other.clone(),
+        })
+    }
+}
+
 impl EventFields for FlatEvent<'_> {
     fn is_object(&self) -> bool {
         self.object
@@ -241,14 +262,8 @@ impl EventFields for FlatEvent<'_> {
     fn field(&self, name: &str) -> Option<Scalar<'_>> {
         // Keys are short: an inline byte compare beats a call into memcmp per candidate.
         let same = |key: &str| key.len() == name.len() && key.bytes().zip(name.bytes()).all(|(a, b)| a == b);
-        self.fields
-            .iter()
-            .rev()
-            .find(|(key, _)| same(key))
-            .map(|(_, value)| match value {
-                Scalar::Str(s) => Scalar::Str(Cow::Borrowed(s.as_ref())),
-                other => other.clone(),
-            })
+        let position = self.fields.iter().rposition(|(key, _)| same(key))?;
+        self.value_at(position)
     }
 }
 

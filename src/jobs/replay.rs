@@ -20,6 +20,7 @@ pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, Repl
 use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::flat::{EventFields, FlatEvent};
 use crate::contract::payload::PayloadValidator;
+use crate::render::contract_fields::envelope;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
 use crate::spec::streams::StreamRole;
@@ -497,12 +498,17 @@ fn classify<'p>(
         Ok(flat) => flat,
         Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
     };
+    let event = fast.resolve(&flat);
     if let Some(device) = device
-        && flat.field("device_id").as_ref().and_then(|d| d.as_str()) != Some(device)
+        && event
+            .field_at(envelope::DEVICE_ID, "device_id")
+            .as_ref()
+            .and_then(|d| d.as_str())
+            != Some(device)
     {
         return Outcome::Skip;
     }
-    if !fast.is_valid_fields(&flat) {
+    if !fast.is_valid_fields(&event) {
         // The JSON Schema explains what the fast check refused.
         let value: serde_json::Value = match serde_json::from_slice(payload) {
             Ok(value) => value,
@@ -515,7 +521,7 @@ fn classify<'p>(
         };
         return Outcome::Invalid(reason.chars().take(512).collect());
     }
-    if let Err(reason) = subject_matches(&flat, subject, prefix_tokens) {
+    if let Err(reason) = subject_matches(&event, subject, prefix_tokens) {
         return Outcome::Invalid(reason);
     }
     Outcome::Valid(flat)

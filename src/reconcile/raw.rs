@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{DAY_MS, Group, GroupKey, LegGroups, Stats};
 use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::flat::{EventFields, FlatEvent, Scalar};
+use crate::render::contract_fields::envelope;
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RawCounts {
@@ -122,6 +123,7 @@ pub struct RawAggregator {
     devices: HashMap<Box<str>, DeviceNames, Fx>,
     index: HashMap<Key, usize, Fx>,
     slots: Vec<Slot>,
+    days: DayCache,
     pub counts: RawCounts,
 }
 
@@ -145,6 +147,7 @@ impl RawAggregator {
             devices: HashMap::default(),
             index: HashMap::default(),
             slots: Vec::new(),
+            days: DayCache::default(),
             counts: RawCounts::default(),
         }
     }
@@ -203,23 +206,24 @@ impl RawAggregator {
     /// Takes one telemetry message.
     pub fn push(&mut self, subject: &str, payload: &[u8]) {
         self.counts.read += 1;
-        let Ok(event) = FlatEvent::parse(payload) else {
+        let Ok(flat) = FlatEvent::parse(payload) else {
             self.counts.invalid += 1;
             return;
         };
+        let event = self.contract.resolve(&flat);
         if !self.contract.is_valid_fields(&event) || subject_matches(&event, subject, self.prefix_tokens).is_err() {
             self.counts.invalid += 1;
             return;
         }
         let (ts, site, device_type, device_id, metric, value) = (
-            event.field("ts"),
-            event.field("site"),
-            event.field("device_type"),
-            event.field("device_id"),
-            event.field("metric"),
-            event.field("value"),
+            event.field_at(envelope::TS, "ts"),
+            event.field_at(envelope::SITE, "site"),
+            event.field_at(envelope::DEVICE_TYPE, "device_type"),
+            event.field_at(envelope::DEVICE_ID, "device_id"),
+            event.field_at(envelope::METRIC, "metric"),
+            event.field_at(envelope::VALUE, "value"),
         );
-        let (Some(ts_ms), Some(value)) = (parse_rfc3339_ms(text(&ts)), value.and_then(|v| v.as_f64())) else {
+        let (Some(ts_ms), Some(value)) = (self.days.epoch_ms(text(&ts)), value.and_then(|v| v.as_f64())) else {
             self.counts.invalid += 1;
             return;
         };
@@ -290,12 +294,41 @@ fn text<'b>(value: &'b Option<Scalar>) -> &'b str {
     value.as_ref().and_then(|v| v.as_str()).unwrap_or_default()
 }
 
+/// The last calendar date converted: a day's events share it, so the date is parsed once.
+#[derive(Default)]
+struct DayCache {
+    date: [u8; 10],
+    days: i64,
+}
+
+impl DayCache {
+    fn epoch_ms(&mut self, text: &str) -> Option<i64> {
+        let date = text.as_bytes().get(0..10)?;
+        if date != self.date {
+            self.days = crate::sample::days_from_civil(text.get(0..10)?)?;
+            self.date.copy_from_slice(date);
+        }
+        time_of_day_ms(text, self.days)
+    }
+}
+
 /// Epoch milliseconds of an RFC 3339 time the contract already accepted (zone required).
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    time_of_day_ms(text, crate::sample::days_from_civil(text.get(0..10)?)?)
+}
+
+/// Epoch milliseconds of an RFC 3339 time on the date `days` after the epoch (its first ten
+/// characters, already converted).
+fn time_of_day_ms(text: &str, days: i64) -> Option<i64> {
     let b = text.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { text.get(r)?.parse().ok() };
-    let date = text.get(0..10)?;
-    let days = crate::sample::days_from_civil(date)?;
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(r)?;
+        digits.iter().all(u8::is_ascii_digit).then(|| {
+            digits
+                .iter()
+                .fold(0i64, |acc, digit| acc * 10 + i64::from(digit - b'0'))
+        })
+    };
     let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let mut i = 19;
     let mut millis = 0i64;
@@ -305,10 +338,16 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
         while i < b.len() && b[i].is_ascii_digit() {
             i += 1;
         }
-        // Milliseconds from the first three fraction digits, as TIMESTAMPTZ rounds to micros.
-        let fraction = &text[start..i];
-        let padded: String = fraction.chars().chain("000".chars()).take(3).collect();
-        millis = padded.parse().ok()?;
+        // Milliseconds from the first three fraction digits (missing ones are zeros), as
+        // TIMESTAMPTZ rounds to micros.
+        millis = (0..3).fold(0i64, |acc, k| {
+            let digit = if start + k < i {
+                i64::from(b[start + k] - b'0')
+            } else {
+                0
+            };
+            acc * 10 + digit
+        });
     }
     let offset_minutes = match b.get(i)? {
         b'Z' | b'z' => 0,
@@ -343,6 +382,18 @@ mod tests {
             parse_rfc3339_ms("1970-01-01T23:30:00-01:00"),
             Some(DAY_MS + 30 * 60_000)
         );
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.123999Z"), Some(1123));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:0xZ"), None);
+        // The cached date is only reused for the same date.
+        let mut cache = DayCache::default();
+        for text in [
+            "2026-11-21T23:59:59.999Z",
+            "2026-11-22T00:00:00Z",
+            "2026-11-21T00:00:00+01:00",
+        ] {
+            assert_eq!(cache.epoch_ms(text), parse_rfc3339_ms(text), "{text}");
+        }
     }
 
     #[test]

@@ -106,6 +106,38 @@ impl EventField {
     }
 }
 
+/// Where each envelope field sits in `ENVELOPE_FIELDS`, and so in `event_fields`: hot paths
+/// address fields by position instead of by name.
+pub mod envelope {
+    pub const EVENT_ID: usize = 0;
+    pub const DEVICE_ID: usize = 1;
+    pub const SITE: usize = 2;
+    pub const DEVICE_TYPE: usize = 3;
+    pub const METRIC: usize = 4;
+    pub const TS: usize = 5;
+    pub const VALUE: usize = 6;
+    pub const SEQ: usize = 7;
+    pub const FIRMWARE_VERSION: usize = 8;
+}
+
+/// The position of an envelope field by name. The names differ in length, so one length test
+/// and one compare decide.
+pub fn envelope_index(name: &str) -> Option<usize> {
+    let (index, expected) = match name.len() {
+        8 => (envelope::EVENT_ID, "event_id"),
+        9 => (envelope::DEVICE_ID, "device_id"),
+        4 => (envelope::SITE, "site"),
+        11 => (envelope::DEVICE_TYPE, "device_type"),
+        6 => (envelope::METRIC, "metric"),
+        2 => (envelope::TS, "ts"),
+        5 => (envelope::VALUE, "value"),
+        3 => (envelope::SEQ, "seq"),
+        16 => (envelope::FIRMWARE_VERSION, "firmware_version"),
+        _ => return None,
+    };
+    (name == expected).then_some(index)
+}
+
 /// Envelope then extra fields, in contract order.
 pub fn event_fields(spec: &Spec) -> Vec<EventField> {
     let identity = identity_columns(spec);
@@ -140,5 +172,35 @@ pub fn identity_columns(spec: &Spec) -> Vec<&'static str> {
     match spec.contract.identity {
         Identity::EventId => vec!["event_id"],
         Identity::DeviceSequence => vec!["device_id", "metric", "seq"],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_positions_name_the_envelope_fields() {
+        for (index, field) in ENVELOPE_FIELDS.iter().enumerate() {
+            assert_eq!(envelope_index(field.name), Some(index), "{}", field.name);
+        }
+        let named = [
+            (envelope::EVENT_ID, "event_id"),
+            (envelope::DEVICE_ID, "device_id"),
+            (envelope::SITE, "site"),
+            (envelope::DEVICE_TYPE, "device_type"),
+            (envelope::METRIC, "metric"),
+            (envelope::TS, "ts"),
+            (envelope::VALUE, "value"),
+            (envelope::SEQ, "seq"),
+            (envelope::FIRMWARE_VERSION, "firmware_version"),
+        ];
+        assert_eq!(named.len(), ENVELOPE_FIELDS.len());
+        for (index, name) in named {
+            assert_eq!(ENVELOPE_FIELDS[index].name, name);
+        }
+        for other in ["", "line", "Site", "values", "event_ix", "firmware_versio_"] {
+            assert_eq!(envelope_index(other), None, "{other}");
+        }
     }
 }

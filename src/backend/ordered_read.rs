@@ -16,6 +16,9 @@ use futures::{FutureExt, StreamExt};
 /// consumer is gone (server restart, deleted) and is recreated.
 pub const IDLE_HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// On an idle heartbeat: the flow-control reply the server still waits for.
+const CONSUMER_STALLED: &str = "Nats-Consumer-Stalled";
+
 /// One message, with its place in the stream.
 pub struct Delivery {
     pub subject: Subject,
@@ -142,13 +145,17 @@ impl OrderedRead {
                         Some(reply) => self.client.publish(reply, Bytes::new()).await?,
                         // An idle heartbeat names the last delivery; missing it means a gap.
                         None => {
-                            let last = message
-                                .headers
-                                .as_ref()
+                            let headers = message.headers.as_ref();
+                            let last = headers
                                 .and_then(|h| h.get_last(async_nats::header::NATS_LAST_CONSUMER))
                                 .and_then(|v| v.as_str().parse::<u64>().ok());
                             if last.is_some_and(|last| last != self.consumer_sequence) {
                                 self.close_current().await;
+                            } else if let Some(stalled) = headers.and_then(|h| h.get_last(CONSUMER_STALLED)) {
+                                // The flow-control request itself was lost (a full subscription
+                                // drops it): the server waits for its answer and says where.
+                                let reply = Subject::from(stalled.as_str());
+                                self.client.publish(reply, Bytes::new()).await?;
                             }
                         }
                     }

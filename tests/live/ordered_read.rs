@@ -149,3 +149,50 @@ fn ordered_read_of_a_filtered_subject_resumes_after_a_server_restart() {
         assert_eq!(consumer_count(&mut stream).await, 0, "finish deletes the consumer");
     });
 }
+
+#[test]
+fn ordered_read_recovers_from_messages_a_full_subscription_dropped() {
+    let nats = TestNats::start();
+    runtime().block_on(async {
+        let (client, mut stream) = empty_stream(&nats).await;
+        publish(&client, 1, 2 * HALF).await;
+        // A subscription that holds 32 messages: a slow reader makes the client drop the rest,
+        // leaving gaps the read must notice and fill.
+        let small = async_nats::ConnectOptions::new()
+            .subscription_capacity(32)
+            .connect(&nats.url)
+            .await
+            .unwrap();
+        let mut read = OrderedRead::start(
+            small,
+            stream.clone(),
+            "",
+            DeliverPolicy::All,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        let reading = async {
+            let mut seen = Vec::new();
+            while seen.len() < (2 * HALF) as usize {
+                let delivery = match read.next().await {
+                    Ok(delivery) => delivery,
+                    Err(_) => continue,
+                };
+                seen.push(delivery.stream_sequence);
+                if seen.len() % 16 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            seen
+        };
+        let seen = tokio::time::timeout(Duration::from_secs(120), reading)
+            .await
+            .expect("the read finishes (it neither stalls nor loops)");
+        let expected: Vec<u64> = (1..=2 * HALF).collect();
+        assert_eq!(seen, expected, "every message exactly once, in stream order");
+        assert!(read.recreated >= 1, "dropped messages were fetched again");
+        read.finish().await;
+        assert_eq!(consumer_count(&mut stream).await, 0);
+    });
+}

@@ -51,30 +51,56 @@ struct PostgresWriter {
     direct_copy: String,
     staging_copy: String,
     upsert: String,
-    /// Batches to upsert before trying a direct COPY again, and the next rest.
-    rest: u32,
-    next_rest: u32,
+    direct: DirectSchedule,
 }
 
 /// Longest rest of the direct path, in batches.
 const MAX_REST: u32 = 64;
 
+/// When a batch tries the direct COPY: always, until the table refuses one; then again after
+/// resting 1, 2, 4 … `MAX_REST` upserted batches, back to every batch once one goes through.
+#[derive(Debug)]
+struct DirectSchedule {
+    /// Batches to upsert before trying a direct COPY again, and the next rest.
+    rest: u32,
+    next_rest: u32,
+}
+
+impl DirectSchedule {
+    fn new() -> DirectSchedule {
+        DirectSchedule { rest: 0, next_rest: 1 }
+    }
+
+    /// Whether this batch tries the direct path; a batch that does not counts toward the rest.
+    fn try_direct(&mut self) -> bool {
+        if self.rest == 0 {
+            return true;
+        }
+        self.rest -= 1;
+        false
+    }
+
+    fn accepted(&mut self) {
+        self.next_rest = 1;
+    }
+
+    fn refused(&mut self) {
+        self.rest = self.next_rest;
+        self.next_rest = (self.next_rest * 2).min(MAX_REST);
+    }
+}
+
 impl PostgresWriter {
     async fn write(&mut self, batch: Bytes) -> anyhow::Result<u64> {
-        if self.rest == 0 {
+        if self.direct.try_direct() {
             match self.copy_direct(batch.clone()).await {
                 Ok(rows) => {
-                    self.next_rest = 1;
+                    self.direct.accepted();
                     return Ok(rows);
                 }
-                Err(e) if is_unique_violation(&e) => {
-                    self.rest = self.next_rest;
-                    self.next_rest = (self.next_rest * 2).min(MAX_REST);
-                }
+                Err(e) if is_unique_violation(&e) => self.direct.refused(),
                 Err(e) => return Err(anyhow::Error::new(e).context("COPY into the warehouse failed")),
             }
-        } else {
-            self.rest -= 1;
         }
         self.upsert(batch).await
     }
@@ -237,8 +263,7 @@ impl WarehouseLoader {
                 direct_copy,
                 staging_copy,
                 upsert,
-                rest: 0,
-                next_rest: 1,
+                direct: DirectSchedule::new(),
             };
             while let Some((batch, reply)) = queue.recv().await {
                 let _ = reply.send(writer.write(Bytes::from(batch)).await);
@@ -353,5 +378,44 @@ impl WarehouseLoader {
             (Some(a), Some(b)) => Some(merge(Some(a), b)),
             (a, b) => a.or(b),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DirectSchedule, MAX_REST};
+
+    /// The batches that try the direct COPY, when the table refuses the batches `refused` says.
+    fn direct_attempts(batches: usize, refused: impl Fn(usize) -> bool) -> Vec<usize> {
+        let mut schedule = DirectSchedule::new();
+        let mut attempts = Vec::new();
+        for batch in 0..batches {
+            if schedule.try_direct() {
+                attempts.push(batch);
+                if refused(batch) {
+                    schedule.refused();
+                } else {
+                    schedule.accepted();
+                }
+            }
+        }
+        attempts
+    }
+
+    #[test]
+    fn the_direct_copy_rests_longer_each_refusal_and_returns_once_accepted() {
+        // A fresh range: every batch goes straight in.
+        assert_eq!(direct_attempts(5, |_| false), vec![0, 1, 2, 3, 4]);
+        // A range that overlaps the table for ten batches: rests of 1, 2, 4, then back to every
+        // batch once one goes through.
+        assert_eq!(direct_attempts(14, |b| b < 10), vec![0, 2, 5, 10, 11, 12, 13]);
+        // After a success, the next refusal rests one batch again, not where it left off.
+        assert_eq!(direct_attempts(8, |b| b == 0 || b == 5), vec![0, 2, 3, 4, 5, 7]);
+        // Refused for good: the rest doubles up to MAX_REST and stays there.
+        let attempts = direct_attempts(400, |_| true);
+        assert_eq!(&attempts[..7], &[0, 2, 5, 10, 19, 36, 69]);
+        let gaps: Vec<usize> = attempts.windows(2).map(|w| w[1] - w[0] - 1).collect();
+        assert!(gaps.iter().all(|rest| *rest as u32 <= MAX_REST));
+        assert_eq!(*gaps.last().unwrap() as u32, MAX_REST);
     }
 }

@@ -71,6 +71,20 @@ async fn read_until_caught_up(read: &mut OrderedRead) -> Vec<(u64, u64, String)>
     }
 }
 
+/// A read of the whole stream from its start (or of `filter`), with a short heartbeat so a
+/// lost consumer is noticed within a second.
+async fn start_read(client: async_nats::Client, stream: &stream::Stream, filter: &str) -> OrderedRead {
+    OrderedRead::start(
+        client,
+        stream.clone(),
+        filter,
+        DeliverPolicy::All,
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap()
+}
+
 fn subject_of(i: u64) -> String {
     if i % 2 == 1 { "t.a" } else { "t.b" }.to_string()
 }
@@ -81,15 +95,7 @@ fn ordered_read_delivers_each_message_once_in_order_through_a_deleted_consumer()
     runtime().block_on(async {
         let (client, mut stream) = empty_stream(&nats).await;
         publish(&client, 1, HALF).await;
-        let mut read = OrderedRead::start(
-            client.clone(),
-            stream.clone(),
-            "",
-            DeliverPolicy::All,
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap();
+        let mut read = start_read(client.clone(), &stream, "").await;
         let mut seen = read_until_caught_up(&mut read).await;
         // Another operator (or the server's own cleanup) removes the consumer mid-read; what is
         // published after that reaches the reader only through a recreated consumer.
@@ -113,15 +119,7 @@ fn ordered_read_of_a_filtered_subject_resumes_after_a_server_restart() {
     let (client, mut stream, mut read, mut seen) = runtime.block_on(async {
         let (client, stream) = empty_stream(&nats).await;
         publish(&client, 1, HALF).await;
-        let mut read = OrderedRead::start(
-            client.clone(),
-            stream.clone(),
-            "t.a",
-            DeliverPolicy::All,
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap();
+        let mut read = start_read(client.clone(), &stream, "t.a").await;
         let seen = read_until_caught_up(&mut read).await;
         (client, stream, read, seen)
     });
@@ -163,15 +161,7 @@ fn ordered_read_recovers_from_messages_a_full_subscription_dropped() {
             .connect(&nats.url)
             .await
             .unwrap();
-        let mut read = OrderedRead::start(
-            small,
-            stream.clone(),
-            "",
-            DeliverPolicy::All,
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap();
+        let mut read = start_read(small, &stream, "").await;
         let reading = async {
             let mut seen = Vec::new();
             while seen.len() < (2 * HALF) as usize {

@@ -192,7 +192,11 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     let before = consumers(&f).expect("monitoring reports the telemetry stream's consumers");
     let (code, json) = f.reconcile(&[]);
     assert_eq!(code, 0, "{json:#}");
-    assert_eq!(consumers(&f), Some(before), "reconcile deletes the consumers it read with");
+    assert_eq!(
+        consumers(&f),
+        Some(before),
+        "reconcile deletes the consumers it read with"
+    );
     let raw_batch = pair(&json, "batch");
     assert_eq!(raw_batch["status"], "pass");
     let groups = raw_batch["groups"].as_u64().unwrap();

@@ -3,7 +3,10 @@
 //!       Nats-Msg-Id and pipelined acks;
 //!   iotctl replay (release build), with contract validation, checkpoints and dead letters;
 //!   (b) a straightforward nats-py script (scripts/replay_nats_py.py) on a 100k subset.
-//! Targets: iotctl ≥ 80 % of (a) and ≥ 4× (b). Events ≈ 150 bytes. Run:
+//! Then `replay --to warehouse` twice over the same stream: into a throwaway PostgreSQL and into
+//! the embedded DuckDB file (through the SQLMesh venv's duckdb package).
+//! Targets: iotctl ≥ 80 % of (a) and ≥ 4× (b); the warehouse loads ≥ 150k rows/s, DuckDB
+//! ≥ 0.8× PostgreSQL. Events ≈ 150 bytes. Run:
 //! `cargo build --release && cargo bench --bench replay` (IOTCTL_BENCH_EVENTS to change 1M).
 
 use std::collections::VecDeque;
@@ -187,6 +190,7 @@ fn main() {
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
     let warehouse = warehouse_leg(&root, &binary, &spec, &url, count);
+    let duckdb = duckdb_leg(&root, &binary, &spec, &url, count);
     drop(nats);
 
     let mut table = comfy_table::Table::new();
@@ -224,14 +228,31 @@ fn main() {
     };
     match warehouse {
         Some(rate) => table.add_row(vec![
-            "iotctl replay --to warehouse".to_string(),
+            "iotctl replay --to warehouse (PostgreSQL)".to_string(),
             format!("{rate:.0}"),
             format!("COPY + upsert into PostgreSQL, {count} rows (target ≥ 150k rows/s)"),
         ]),
         None => table.add_row(vec![
-            "iotctl replay --to warehouse",
+            "iotctl replay --to warehouse (PostgreSQL)",
             "skipped",
             "no PostgreSQL server binaries",
+        ]),
+    };
+    match duckdb {
+        Some(load) => table.add_row(vec![
+            "iotctl replay --to warehouse (DuckDB)".to_string(),
+            format!("{:.0}", load.rate),
+            format!(
+                "{count} rows{}; peak RSS iotctl {:.0} MiB, DuckDB helper {:.0} MiB (target ≥ 150k rows/s, ≥ 0.8× PostgreSQL)",
+                warehouse.map_or(String::new(), |pg| format!(", {:.2}× PostgreSQL", load.rate / pg)),
+                load.iotctl_rss_kib as f64 / 1024.0,
+                load.helper_rss_kib as f64 / 1024.0
+            ),
+        ]),
+        None => table.add_row(vec![
+            "iotctl replay --to warehouse (DuckDB)",
+            "skipped",
+            "no .venv with SQLMesh's duckdb: run scripts/setup.sh",
         ]),
     };
     println!("{table}");
@@ -357,4 +378,53 @@ fn warehouse_leg(
     let _ = server.kill();
     let _ = server.wait();
     result.flatten()
+}
+
+/// What loading the stream into DuckDB cost.
+struct DuckDbLoad {
+    rate: f64,
+    iotctl_rss_kib: u64,
+    helper_rss_kib: u64,
+}
+
+/// Times `replay --to warehouse` over the whole range into a fresh embedded DuckDB file.
+fn duckdb_leg(
+    root: &std::path::Path,
+    binary: &std::path::Path,
+    spec: &std::path::Path,
+    nats_url: &str,
+    count: u64,
+) -> Option<DuckDbLoad> {
+    let sqlmesh = root.join(".venv/bin/sqlmesh");
+    if !sqlmesh.exists() {
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    let project = dir.path().join("sqlmesh");
+    let started = Instant::now();
+    let replay = Command::new(binary)
+        .args(["replay", "-f", spec.to_str()?, "--nats-url", nats_url])
+        .args(["--since", "1h", "--to", "warehouse", "--format", "json"])
+        .args(["--sqlmesh-dir", project.to_str()?, "--sqlmesh-gateway", "duckdb"])
+        .arg("--sqlmesh-bin")
+        .arg(&sqlmesh)
+        .env_remove("IOTCTL_WAREHOUSE_URL")
+        .env_remove("IOTCTL_WAREHOUSE_PASSWORD")
+        .current_dir(root)
+        .output()
+        .ok()?;
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&replay.stdout).lines().last()?).ok()?;
+    assert_eq!(
+        summary["replay"]["counts"]["published"].as_u64(),
+        Some(count),
+        "iotctl loaded a different count into DuckDB"
+    );
+    Some(DuckDbLoad {
+        rate: count as f64 / seconds,
+        iotctl_rss_kib: summary["peak_rss_kib"].as_u64().unwrap_or(0),
+        helper_rss_kib: summary["helper_peak_rss_kib"].as_u64().unwrap_or(0),
+    })
 }

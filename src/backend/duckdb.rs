@@ -75,7 +75,8 @@ impl DuckDb {
             .collect())
     }
 
-    /// A loader upserting CSV batches into `table` on `keys`, after running `ddl`.
+    /// A loader of CSV batches into `table` (quoted) on the key columns `keys` (plain
+    /// names), after running `ddl`.
     pub async fn loader(&self, ddl: &str, table: &str, keys: &[&str]) -> anyhow::Result<DuckDbLoader> {
         if let Some(dir) = self.database.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -84,14 +85,9 @@ impl DuckDb {
         let ddl_path = scratch.join("warehouse.sql");
         std::fs::write(&ddl_path, ddl)?;
         let database = self.database.display().to_string();
+        let keys = serde_json::to_string(keys)?;
         let mut child = self
-            .command(&[
-                "load",
-                &database,
-                &ddl_path.display().to_string(),
-                table,
-                &keys.join(","),
-            ])
+            .command(&["load", &database, &ddl_path.display().to_string(), table, &keys])
             .spawn()
             .with_context(|| self.spawn_error())?;
         let stdin = child.stdin.take().expect("piped");
@@ -160,37 +156,84 @@ pub struct DuckDbLoader {
     batches: u64,
 }
 
+/// A CSV batch in the loader's scratch directory, removed once dropped.
+pub struct StagedCsv(PathBuf);
+
+impl Drop for StagedCsv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl DuckDbLoader {
-    /// Upserts one CSV batch; returns the rows the table gained.
-    pub async fn load_csv(&mut self, csv: &str) -> anyhow::Result<u64> {
+    /// Writes a CSV batch where the helper can read it.
+    pub async fn stage(&mut self, csv: String) -> anyhow::Result<StagedCsv> {
         self.batches += 1;
         let path = self.scratch.join(format!("batch-{}.csv", self.batches));
-        std::fs::write(&path, csv).with_context(|| format!("cannot write `{}`", path.display()))?;
-        let stdin = self.stdin.as_mut().context("the DuckDB loader is closed")?;
-        stdin.write_all(format!("{}\n", path.display()).as_bytes()).await?;
-        stdin.flush().await?;
-        let reply = self.stdout.next_line().await?;
-        let _ = std::fs::remove_file(&path);
-        match reply.as_deref().and_then(|r| r.strip_prefix("ok ")) {
-            Some(rows) => Ok(rows.trim().parse().unwrap_or(0)),
-            None => {
-                let mut stderr = String::new();
-                if let Some(mut err) = self.child.stderr.take() {
-                    let _ = err.read_to_string(&mut stderr).await;
-                }
-                bail!("loading into DuckDB failed: {}", last_line(stderr.as_bytes()))
-            }
+        tokio::fs::write(&path, csv.into_bytes())
+            .await
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        Ok(StagedCsv(path))
+    }
+
+    /// Appends the batch in one transaction; `None` when a key is already in the table (then
+    /// nothing was written).
+    pub async fn insert(&mut self, batch: &StagedCsv) -> anyhow::Result<Option<u64>> {
+        match self.request("insert", batch).await?.as_str() {
+            "conflict" => Ok(None),
+            reply => Ok(Some(rows_loaded(reply)?)),
         }
     }
 
-    /// Closes the database (so SQLMesh can open it) and removes the scratch files.
-    pub async fn close(mut self) -> anyhow::Result<()> {
+    /// Inserts the batch's new keys and updates the rows whose values differ, in one
+    /// transaction; returns the rows written.
+    pub async fn upsert(&mut self, batch: &StagedCsv) -> anyhow::Result<u64> {
+        let reply = self.request("upsert", batch).await?;
+        rows_loaded(&reply)
+    }
+
+    async fn request(&mut self, request: &str, batch: &StagedCsv) -> anyhow::Result<String> {
+        let stdin = self.stdin.as_mut().context("the DuckDB loader is closed")?;
+        stdin
+            .write_all(format!("{request} {}\n", batch.0.display()).as_bytes())
+            .await?;
+        stdin.flush().await?;
+        match self.stdout.next_line().await? {
+            Some(reply) => Ok(reply),
+            None => bail!("loading into DuckDB failed: {}", self.stderr_tail().await),
+        }
+    }
+
+    async fn stderr_tail(&mut self) -> String {
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut stderr).await;
+        }
+        last_line(stderr.as_bytes())
+    }
+
+    /// Closes the database (so SQLMesh can open it), removes the scratch files, and returns
+    /// the helper's peak resident set size in KiB.
+    pub async fn close(mut self) -> anyhow::Result<Option<u64>> {
         drop(self.stdin.take());
+        let mut peak_rss_kib = None;
+        while let Some(line) = self.stdout.next_line().await? {
+            if let Some(kib) = line.strip_prefix("rss ") {
+                peak_rss_kib = kib.trim().parse().ok();
+            }
+        }
         let status = self.child.wait().await?;
         let _ = std::fs::remove_dir_all(&self.scratch);
         if !status.success() {
-            bail!("the DuckDB loader exited with {status}");
+            bail!("the DuckDB loader exited with {status}: {}", self.stderr_tail().await);
         }
-        Ok(())
+        Ok(peak_rss_kib)
     }
+}
+
+fn rows_loaded(reply: &str) -> anyhow::Result<u64> {
+    reply
+        .strip_prefix("ok ")
+        .and_then(|rows| rows.trim().parse().ok())
+        .with_context(|| format!("unexpected reply from the DuckDB loader: `{reply}`"))
 }

@@ -24,6 +24,8 @@ pub struct Delivery {
     pub subject: Subject,
     pub payload: Bytes,
     pub stream_sequence: u64,
+    /// When the stream stored it, in nanoseconds since the Unix epoch.
+    pub published_nanos: i128,
     /// Messages the consumer still has to deliver after this one.
     pub pending: u64,
 }
@@ -176,6 +178,7 @@ impl OrderedRead {
                 subject: message.subject,
                 payload: message.payload,
                 stream_sequence: position.stream_sequence,
+                published_nanos: position.published_nanos,
                 pending: position.pending,
             });
         }
@@ -192,6 +195,8 @@ impl OrderedRead {
 pub struct Position {
     pub stream_sequence: u64,
     pub consumer_sequence: u64,
+    /// Nanoseconds since the Unix epoch, as the subject carries it (no date conversion).
+    pub published_nanos: i128,
     pub pending: u64,
 }
 
@@ -208,14 +213,15 @@ pub fn delivery_position(reply: &str) -> Option<Position> {
         }
         count += 1;
     }
-    let (stream_sequence, consumer_sequence, pending) = match count {
-        7 => (tokens[3], tokens[4], tokens[6]),
-        n if n >= 9 => (tokens[5], tokens[6], tokens[8]),
+    let (stream_sequence, consumer_sequence, published, pending) = match count {
+        7 => (tokens[3], tokens[4], tokens[5], tokens[6]),
+        n if n >= 9 => (tokens[5], tokens[6], tokens[7], tokens[8]),
         _ => return None,
     };
     Some(Position {
         stream_sequence: stream_sequence.parse().ok()?,
         consumer_sequence: consumer_sequence.parse().ok()?,
+        published_nanos: published.parse().ok()?,
         pending: pending.parse().ok()?,
     })
 }
@@ -230,6 +236,7 @@ mod tests {
             Some(Position {
                 stream_sequence,
                 consumer_sequence,
+                published_nanos: 1_763_769_600_000_000_000,
                 pending,
             })
         };

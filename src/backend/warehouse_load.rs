@@ -1,8 +1,9 @@
 //! Bulk loading telemetry into the warehouse's raw table, upserting on the event identity so
 //! loading the same events twice changes nothing. PostgreSQL: COPY straight into the table
 //! while the batch is new to it, otherwise COPY into a staging table and upsert in one
-//! transaction (unchanged rows are not even rewritten). The embedded DuckDB:
-//! CSV batches upserted by the DuckDB helper.
+//! transaction (unchanged rows are not even rewritten). The embedded DuckDB: the same two
+//! paths over CSV batches, through the DuckDB helper. Either way a writer task commits one
+//! batch while the next one fills.
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -14,17 +15,63 @@ use crate::contract::flat::{EventFields, Scalar};
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
+use std::time::{Duration, Instant};
 
-/// A batch handed to the PostgreSQL writer task, and where its outcome goes.
+/// A batch handed to the writer task, and where its outcome goes.
 type WriteJob = (String, tokio::sync::oneshot::Sender<anyhow::Result<u64>>);
 
-enum LoadSink {
-    /// A writer task owns the connection, so the next batch fills while this one is written.
-    Postgres {
-        jobs: tokio::sync::mpsc::Sender<WriteJob>,
-        writer: tokio::task::JoinHandle<()>,
-    },
-    Duckdb(DuckDbLoader),
+/// What the writer task owns: one connection to the warehouse.
+enum Writer {
+    Postgres(PostgresWriter),
+    Duckdb(DuckDbWriter),
+}
+
+impl Writer {
+    async fn write(&mut self, batch: String) -> anyhow::Result<u64> {
+        match self {
+            Writer::Postgres(writer) => writer.write(Bytes::from(batch)).await,
+            Writer::Duckdb(writer) => writer.write(batch).await,
+        }
+    }
+
+    /// Ends the connection; DuckDB's helper reports its peak RSS.
+    async fn close(self) -> anyhow::Result<Option<u64>> {
+        match self {
+            Writer::Postgres(_) => Ok(None),
+            Writer::Duckdb(writer) => writer.loader.close().await,
+        }
+    }
+}
+
+/// How a batch is written out, and when it is worth sending.
+struct BatchShape {
+    /// PostgreSQL's COPY text, or CSV for DuckDB.
+    csv: bool,
+    /// Rows that make a full batch.
+    rows: usize,
+    /// How long a partial batch may wait for more rows.
+    max_wait: Duration,
+}
+
+impl BatchShape {
+    const POSTGRES: BatchShape = BatchShape {
+        csv: false,
+        rows: 20_000,
+        max_wait: Duration::from_millis(500),
+    };
+    /// One DuckDB row group: a batch this large is written straight into the database file
+    /// instead of through its write-ahead log, about twice as fast as 20k-row batches.
+    const DUCKDB: BatchShape = BatchShape {
+        csv: true,
+        rows: 122_880,
+        max_wait: Duration::from_secs(2),
+    };
+}
+
+/// The load's outcome beyond the rows: what the DuckDB helper process cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadStats {
+    pub helper_peak_rss_kib: Option<u64>,
 }
 
 /// A submitted batch: the rows it holds and the source position it covers.
@@ -135,17 +182,59 @@ impl PostgresWriter {
     }
 }
 
+/// The DuckDB side of a load, with the same direct path and rests as PostgreSQL's.
+struct DuckDbWriter {
+    loader: DuckDbLoader,
+    direct: DirectSchedule,
+}
+
+impl DuckDbWriter {
+    async fn write(&mut self, batch: String) -> anyhow::Result<u64> {
+        let staged = self.loader.stage(batch).await?;
+        if self.direct.try_direct() {
+            match self.loader.insert(&staged).await? {
+                Some(rows) => {
+                    self.direct.accepted();
+                    return Ok(rows);
+                }
+                None => self.direct.refused(),
+            }
+        }
+        self.loader.upsert(&staged).await
+    }
+}
+
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
 pub struct WarehouseLoader {
-    sink: LoadSink,
+    jobs: tokio::sync::mpsc::Sender<WriteJob>,
+    writer: tokio::task::JoinHandle<anyhow::Result<Option<u64>>>,
     in_flight: Option<InFlightBatch>,
     fields: Vec<EventField>,
+    shape: BatchShape,
     /// COPY text (PostgreSQL) or CSV (DuckDB) of the pending batch.
     batch: String,
     pub rows: usize,
+    last_submit: Instant,
+}
+
+/// Starts the task that writes batches one after another, each committed before the next.
+fn spawn_writer(
+    mut writer: Writer,
+) -> (
+    tokio::sync::mpsc::Sender<WriteJob>,
+    tokio::task::JoinHandle<anyhow::Result<Option<u64>>>,
+) {
+    let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriteJob>(1);
+    let task = tokio::spawn(async move {
+        while let Some((batch, reply)) = queue.recv().await {
+            let _ = reply.send(writer.write(batch).await);
+        }
+        writer.close().await
+    });
+    (jobs, task)
 }
 
 /// One value as CSV for DuckDB: strings always quoted, NULL as an empty field (the contract
@@ -256,69 +345,73 @@ impl WarehouseLoader {
             ))
             .await
             .with_context(|| format!("cannot stage rows for {table} (run `iotctl apply` to create it)"))?;
-        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriteJob>(1);
-        let writer = tokio::spawn(async move {
-            let mut writer = PostgresWriter {
-                client,
-                direct_copy,
-                staging_copy,
-                upsert,
-                direct: DirectSchedule::new(),
-            };
-            while let Some((batch, reply)) = queue.recv().await {
-                let _ = reply.send(writer.write(Bytes::from(batch)).await);
-            }
-        });
-        Ok(WarehouseLoader {
-            sink: LoadSink::Postgres { jobs, writer },
+        let (jobs, writer) = spawn_writer(Writer::Postgres(PostgresWriter {
+            client,
+            direct_copy,
+            staging_copy,
+            upsert,
+            direct: DirectSchedule::new(),
+        }));
+        Ok(WarehouseLoader::new(jobs, writer, fields, BatchShape::POSTGRES))
+    }
+
+    fn new(
+        jobs: tokio::sync::mpsc::Sender<WriteJob>,
+        writer: tokio::task::JoinHandle<anyhow::Result<Option<u64>>>,
+        fields: Vec<EventField>,
+        shape: BatchShape,
+    ) -> WarehouseLoader {
+        // Room for a full batch of ~150-byte rows, so the buffer is not regrown as it fills.
+        let capacity = shape.rows * 160;
+        WarehouseLoader {
+            jobs,
+            writer,
             in_flight: None,
             fields,
-            batch: String::with_capacity(1 << 20),
+            shape,
+            batch: String::with_capacity(capacity),
             rows: 0,
-        })
+            last_submit: Instant::now(),
+        }
     }
 
     /// A loader into the embedded DuckDB warehouse; creates the table from the rendered DDL.
     pub async fn connect_duckdb(duckdb: &DuckDb, spec: &Spec) -> anyhow::Result<WarehouseLoader> {
         let templates = crate::render::templates::Templates::embedded();
-        let ddl = crate::render::render_warehouse_ddl(spec, &templates)?;
+        let ddl = crate::render::render_duckdb_warehouse_ddl(spec, &templates)?;
         let table = format!(
             "{}.{}",
             q(spec.warehouse.schema.as_str()),
             q(spec.warehouse.raw_table.as_str())
         );
-        let keys: Vec<String> = identity_columns(spec).iter().map(|c| q(c)).collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let loader = duckdb.loader(&ddl, &table, &keys).await?;
-        Ok(WarehouseLoader {
-            sink: LoadSink::Duckdb(loader),
-            in_flight: None,
-            fields: event_fields(spec),
-            batch: String::with_capacity(1 << 20),
-            rows: 0,
-        })
+        let loader = duckdb.loader(&ddl, &table, &identity_columns(spec)).await?;
+        let (jobs, writer) = spawn_writer(Writer::Duckdb(DuckDbWriter {
+            loader,
+            direct: DirectSchedule::new(),
+        }));
+        Ok(WarehouseLoader::new(
+            jobs,
+            writer,
+            event_fields(spec),
+            BatchShape::DUCKDB,
+        ))
     }
 
-    /// Ends the load; DuckDB's file is released for SQLMesh.
-    pub async fn close(self) -> anyhow::Result<()> {
-        match self.sink {
-            LoadSink::Postgres { jobs, writer } => {
-                drop(jobs);
-                writer.await.context("the warehouse writer failed")?;
-                Ok(())
-            }
-            LoadSink::Duckdb(loader) => loader.close().await,
-        }
+    /// Ends the load once every batch is written; DuckDB's file is released for SQLMesh.
+    pub async fn close(self) -> anyhow::Result<LoadStats> {
+        drop(self.jobs);
+        let helper_peak_rss_kib = self.writer.await.context("the warehouse writer failed")??;
+        Ok(LoadStats { helper_peak_rss_kib })
     }
 
     /// Adds one validated event to the pending batch.
     pub fn push(&mut self, event: &impl EventFields) {
-        let duckdb = matches!(self.sink, LoadSink::Duckdb(_));
+        let csv = self.shape.csv;
         for (i, field) in self.fields.iter().enumerate() {
             if i > 0 {
-                self.batch.push(if duckdb { ',' } else { '\t' });
+                self.batch.push(if csv { ',' } else { '\t' });
             }
-            if duckdb {
+            if csv {
                 csv_text(event.field(&field.name), &mut self.batch);
             } else {
                 copy_text(event.field(&field.name), &mut self.batch);
@@ -328,30 +421,56 @@ impl WarehouseLoader {
         self.rows += 1;
     }
 
-    /// Hands the pending batch (covering the source up to `upto`) to the writer and returns
-    /// the batch before it once that one is committed: PostgreSQL writes one batch while the
-    /// next one fills. DuckDB writes at once. `None` when nothing was committed.
+    /// Whether the pending batch is worth sending: full, or as old as the target lets a
+    /// partial batch wait.
+    pub fn batch_ready(&self) -> bool {
+        self.rows >= self.shape.rows || (self.rows > 0 && self.last_submit.elapsed() >= self.shape.max_wait)
+    }
+
+    /// Hands the pending batch (covering the source up to `upto`) to the writer if it is
+    /// ready, and returns the batch before it once that one is committed: one batch is written
+    /// while the next one fills. `None` when nothing was committed.
     pub async fn submit(&mut self, upto: u64) -> anyhow::Result<Option<Committed>> {
+        if !self.batch_ready() {
+            return self.poll_settled();
+        }
+        self.send(upto).await
+    }
+
+    async fn send(&mut self, upto: u64) -> anyhow::Result<Option<Committed>> {
         let committed = self.settle().await?;
         if self.rows == 0 {
             return Ok(committed);
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = std::mem::replace(&mut self.batch, String::with_capacity(self.shape.rows * 160));
         let rows = self.rows as u64;
         self.rows = 0;
-        match &mut self.sink {
-            LoadSink::Duckdb(loader) => {
-                loader.load_csv(&batch).await?;
-                Ok(Some(merge(committed, Committed { rows, upto })))
+        self.last_submit = Instant::now();
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send((batch, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the warehouse writer stopped"))?;
+        self.in_flight = Some(InFlightBatch { outcome, rows, upto });
+        Ok(committed)
+    }
+
+    /// The batch being written, if it has been committed meanwhile; never waits.
+    fn poll_settled(&mut self) -> anyhow::Result<Option<Committed>> {
+        let Some(batch) = self.in_flight.as_mut() else {
+            return Ok(None);
+        };
+        match batch.outcome.try_recv() {
+            Ok(outcome) => {
+                outcome?;
+                let batch = self.in_flight.take().expect("checked above");
+                Ok(Some(Committed {
+                    rows: batch.rows,
+                    upto: batch.upto,
+                }))
             }
-            LoadSink::Postgres { jobs, .. } => {
-                let (reply, outcome) = tokio::sync::oneshot::channel();
-                jobs.send((batch, reply))
-                    .await
-                    .map_err(|_| anyhow::anyhow!("the warehouse writer stopped"))?;
-                self.in_flight = Some(InFlightBatch { outcome, rows, upto });
-                Ok(committed)
-            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => Ok(None),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => anyhow::bail!("the warehouse writer stopped"),
         }
     }
 
@@ -372,7 +491,7 @@ impl WarehouseLoader {
 
     /// Writes everything pending and waits for it: nothing is left in flight.
     pub async fn flush_all(&mut self, upto: u64) -> anyhow::Result<Option<Committed>> {
-        let first = self.submit(upto).await?;
+        let first = self.send(upto).await?;
         let second = self.settle().await?;
         Ok(match (first, second) {
             (Some(a), Some(b)) => Some(merge(Some(a), b)),

@@ -73,7 +73,7 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
                 if printer.is_json() {
                     printer.json(&serde_json::to_value(&record).unwrap_or_default());
                 } else {
-                    printer.data(&summary(printer, &record, None));
+                    printer.data(&summary(printer, &record, None, None));
                 }
                 Ok(Exit::Ok)
             })
@@ -82,7 +82,7 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
     }
 }
 
-fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>) -> String {
+fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>, helper_peak_rss_kib: Option<u64>) -> String {
     let mut table = printer.table(&["replay", &record.id]);
     let mut row = |k: &str, v: String| {
         table.add_row(vec![k.to_string(), v]);
@@ -121,6 +121,12 @@ fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>) -> St
                 record.counts.read as f64 / seconds.max(1e-6)
             ),
         );
+        let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+        match (peak_rss_kib(), helper_peak_rss_kib) {
+            (Some(own), Some(helper)) => row("peak RSS", format!("{} (DuckDB helper {})", mib(own), mib(helper))),
+            (Some(own), None) => row("peak RSS", mib(own)),
+            _ => {}
+        }
     }
     format!("{table}\n")
 }
@@ -282,19 +288,22 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         // Releases the embedded DuckDB file before SQLMesh restates from it.
         let closed = match target {
             Target::Warehouse(loader) => loader.close().await,
-            Target::Stream => Ok(()),
+            Target::Stream => Ok(Default::default()),
         };
         let result = result.and(closed);
-        if let Err(e) = result {
-            record.status = ReplayStatus::Failed;
-            let _ = ledger.save(&record).await;
-            return Err(CliError::Runtime(e.context(format!("replay {} failed; resume with: iotctl replay -f {} --resume {}", record.id, file.display(), record.id))));
-        }
+        let load_stats = match result {
+            Ok(stats) => stats,
+            Err(e) => {
+                record.status = ReplayStatus::Failed;
+                let _ = ledger.save(&record).await;
+                return Err(CliError::Runtime(e.context(format!("replay {} failed; resume with: iotctl replay -f {} --resume {}", record.id, file.display(), record.id))));
+            }
+        };
         let elapsed = started.elapsed().as_secs_f64();
         if printer.is_json() {
-            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed, "peak_rss_kib": peak_rss_kib()})));
+            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed, "peak_rss_kib": peak_rss_kib(), "helper_peak_rss_kib": load_stats.helper_peak_rss_kib})));
         } else {
-            printer.data(&summary(printer, &record, Some(elapsed)));
+            printer.data(&summary(printer, &record, Some(elapsed), load_stats.helper_peak_rss_kib));
         }
         if record.status == ReplayStatus::Interrupted {
             printer.note(&format!("interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}", file.display(), record.id));

@@ -11,12 +11,12 @@ use anyhow::{Context, bail};
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::replay_ledger::rfc3339;
 pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, new_id};
+use super::replay_source::SourceRead;
 use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::flat::{EventFields, FlatEvent};
 use crate::contract::payload::PayloadValidator;
@@ -106,9 +106,6 @@ pub enum Target {
     /// Upserted into the warehouse's raw table.
     Warehouse(crate::backend::warehouse_load::WarehouseLoader),
 }
-
-/// Rows per warehouse COPY batch.
-const WAREHOUSE_BATCH: usize = 20_000;
 
 /// What a dry run or a preflight learns about the range.
 #[derive(Debug, Clone, Serialize)]
@@ -247,15 +244,10 @@ pub async fn run(
     tokio::pin!(stop);
 
     if remaining > 0 {
-        let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: record.subject_filter.clone(),
-                deliver_policy: start,
-                ..Default::default()
-            })
+        let mut read = SourceRead::start(js, &stream, &record.subject_filter, start, !to_warehouse)
             .await
             .context("cannot start reading the telemetry stream")?;
-        let mut messages = consumer.messages().await.context("cannot read the telemetry stream")?;
+        let until_nanos = until.map(OffsetDateTime::unix_timestamp_nanos);
         let mut errors_since: Option<Instant> = None;
         loop {
             let next = tokio::select! {
@@ -264,31 +256,26 @@ pub async fn run(
                     interrupted = true;
                     break;
                 }
-                next = messages.next() => next,
+                next = read.next() => next,
             };
             let message = match next {
-                None => break,
-                Some(Ok(message)) => {
+                Ok(Some(message)) => {
                     errors_since = None;
                     message
                 }
-                Some(Err(e)) => {
-                    // The ordered consumer recreates itself after gaps and reconnects.
+                Ok(None) => break,
+                Err(e) => {
+                    // The next read recreates the consumer after the last message delivered.
                     let first = *errors_since.get_or_insert_with(Instant::now);
                     if first.elapsed() > StdDuration::from_secs(120) {
-                        return Err(
-                            anyhow::Error::new(e).context("reading the telemetry stream kept failing for 2 minutes")
-                        );
+                        return Err(e.context("reading the telemetry stream kept failing for 2 minutes"));
                     }
                     tokio::time::sleep(StdDuration::from_millis(100)).await;
                     continue;
                 }
             };
-            let info = message
-                .info()
-                .map_err(|e| anyhow::anyhow!("message without JetStream metadata: {e}"))?;
-            let (sequence, published, pending) = (info.stream_sequence, info.published, info.pending);
-            if sequence > record.end_sequence || until.is_some_and(|u| published > u) {
+            let (sequence, pending) = (message.stream_sequence, message.pending);
+            if sequence > record.end_sequence || until_nanos.is_some_and(|u| message.published_nanos > u) {
                 break;
             }
             let original = message.subject.as_str();
@@ -377,8 +364,8 @@ pub async fn run(
             while window.len() >= WINDOW {
                 settle_front(js, &mut window, record, !to_warehouse).await?;
             }
-            let batch_full = matches!(&*target, Target::Warehouse(loader) if loader.rows >= WAREHOUSE_BATCH);
-            if batch_full || last_save.elapsed() >= StdDuration::from_millis(500) {
+            let batch_ready = matches!(&*target, Target::Warehouse(loader) if loader.batch_ready());
+            if batch_ready || last_save.elapsed() >= StdDuration::from_millis(500) {
                 // The checkpoint already stops before the first unsettled publish, so the window
                 // stays full while it is saved. A warehouse batch may only commit once the dead
                 // letters it passes over are acked: drain those first.
@@ -404,6 +391,7 @@ pub async fn run(
                 break;
             }
         }
+        read.finish().await;
     }
     // Flush: every outcome acked, in order, before the final checkpoint.
     while !window.is_empty() {

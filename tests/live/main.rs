@@ -10,5 +10,6 @@ mod ordered_read;
 mod provision;
 mod reconcile;
 mod replay;
+mod replay_duckdb;
 mod risingwave;
 mod sqlmesh;

@@ -28,7 +28,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn apply(spec: &Path, nats: &TestNats) {
+pub(super) fn apply(spec: &Path, nats: &TestNats) {
     let output = iotctl(&[
         "apply",
         "-f",
@@ -44,7 +44,7 @@ fn apply(spec: &Path, nats: &TestNats) {
 }
 
 /// Valid sample events from `iotctl sample` as (subject, payload), plus `malformed` broken ones.
-fn events(devices: &str, interval: &str) -> Vec<(String, String)> {
+pub(super) fn events(devices: &str, interval: &str) -> Vec<(String, String)> {
     let output = iotctl(&[
         "sample",
         "-f",
@@ -76,7 +76,7 @@ fn events(devices: &str, interval: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn malformed() -> Vec<(String, String)> {
+pub(super) fn malformed() -> Vec<(String, String)> {
     vec![
         ("iot.berlin.press.oil_temperature".into(), "{not json".into()),
         ("iot.berlin.press.oil_temperature".into(), r#"{"event_id":"x1","device_id":"d","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"2026-01-01T00:00:00Z","value":999,"firmware_version":"1"}"#.into()),
@@ -85,7 +85,7 @@ fn malformed() -> Vec<(String, String)> {
     ]
 }
 
-fn publish(nats: &TestNats, events: &[(String, String)]) {
+pub(super) fn publish(nats: &TestNats, events: &[(String, String)]) {
     runtime().block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
         let mut acks = std::collections::VecDeque::new();
@@ -301,7 +301,7 @@ fn reset_replay_stream(nats: &TestNats) {
     apply(&root().join("examples/factory.yaml"), nats);
 }
 
-fn ledger_ids(nats: &TestNats) -> BTreeSet<String> {
+pub(super) fn ledger_ids(nats: &TestNats) -> BTreeSet<String> {
     let list = ledger(nats, &["list", "--format", "json"]);
     let list: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
     list["replays"]

@@ -61,4 +61,6 @@ pub const OWNED_SINK_OPTIONS: &[&str] = &[
     "nkey",
     "type",
     "allow_create_stream",
+    // Always 'false' on NATS sinks: a rebuilt sink must not publish its view's history again.
+    "snapshot",
 ];

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use common::{EXAMPLES, load, render_example, root};
 use iotctl::render::ddl_check::check_statement;
+use iotctl::render::ddl_rules::check_pipeline;
 use iotctl::render::risingwave::RwKind;
 use iotctl::render::{render_all, templates::Templates};
 
@@ -206,6 +207,16 @@ fn every_statement_has_a_documented_form() {
             "{example}"
         );
         assert!(rendering.risingwave.iter().any(|o| o.name == "alerts"));
+        check_pipeline(rendering.risingwave.iter().map(|o| o.ddl.as_str()))
+            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        // Every NATS sink starts from new rows: a rebuild must not page or dead-letter again.
+        for sink in rendering
+            .risingwave
+            .iter()
+            .filter(|o| o.ddl.contains("connector = 'nats'") && o.kind == RwKind::Sink)
+        {
+            assert!(sink.ddl.contains("snapshot = 'false'"), "{example}/{}", sink.name);
+        }
         assert_eq!(
             loaded.spec.risingwave.warehouse_sink.enabled,
             rendering
@@ -276,4 +287,58 @@ fn long_generated_names_stay_within_63_bytes_and_unique() {
     let names: BTreeSet<&str> = rendering.risingwave.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names.len(), rendering.risingwave.len());
     assert!(names.iter().all(|n| n.len() <= 63), "{names:?}");
+}
+
+/// The failure classes a real RisingWave showed, each planted in a copy of one template: the
+/// static checks must refuse every one (and accept the shipped templates, above).
+#[test]
+fn each_failure_class_is_caught_on_a_broken_template() {
+    let (loaded, _) = render_example("factory");
+    let embedded = |name: &str| std::fs::read_to_string(root().join(name)).unwrap();
+    let cases: [(&str, &str, &str, &str); 4] = [
+        (
+            "sql/risingwave/rejected_telemetry.sql.j2",
+            "CAST(raw_payload AS VARCHAR)",
+            "convert_from(raw_payload, 'utf8')",
+            "jsonb",
+        ),
+        (
+            "sql/risingwave/ingestion_table.sql.j2",
+            "INTERVAL {{ watermark_interval|literal }}",
+            "INTERVAL '5000 milliseconds'",
+            "interval unit",
+        ),
+        (
+            "sql/risingwave/rolling_aggregate.sql.j2",
+            "INTERVAL {{ size|literal }})",
+            "INTERVAL '1.5 minutes')",
+            "not an integer",
+        ),
+        (
+            "sql/risingwave/ingestion_table.sql.j2",
+            "    WATERMARK FOR ts",
+            "    nats_subject VARCHAR,\n    WATERMARK FOR ts",
+            "defined twice",
+        ),
+    ];
+    for (template, shipped, broken, expected) in cases {
+        let source = embedded(template);
+        assert!(source.contains(shipped), "{template} no longer contains `{shipped}`");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(template);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, source.replacen(shipped, broken, 1)).unwrap();
+        let templates = Templates::with_overrides(dir.path()).unwrap();
+        let rendering = render_all(&loaded.spec, &templates).unwrap();
+        let statements: Vec<&str> = rendering.risingwave.iter().map(|o| o.ddl.as_str()).collect();
+        let errors: Vec<String> = statements
+            .iter()
+            .filter_map(|ddl| check_statement(ddl).err())
+            .chain(check_pipeline(statements.iter().copied()).err())
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{template} with `{broken}`: expected an error containing `{expected}`, got {errors:?}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use crate::cli::ValidateArgs;
 use crate::contract::payload::PayloadValidator;
 use crate::error::{CliError, Exit};
 use crate::output::{Format, Printer};
-use crate::render::{ddl_check, render_all, templates::Templates};
+use crate::render::{ddl_check, ddl_rules, render_all, templates::Templates};
 use crate::spec::{Diagnostic, Severity};
 
 pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
@@ -34,6 +34,9 @@ pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
                         format!("{} `{}`: {why}", object.kind.as_str(), object.name),
                     ));
                 }
+            }
+            if let Err(why) = ddl_rules::check_pipeline(rendering.risingwave.iter().map(|o| o.ddl.as_str())) {
+                diagnostics.push(render_problem("render::risingwave-ddl", why));
             }
         }
     }

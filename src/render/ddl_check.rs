@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use super::ddl_rules::{check_intervals, check_unique_columns};
 use crate::reference;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
+pub(super) enum Token {
     Word(String),
     QuotedIdent(String),
     Str(String),
@@ -16,7 +17,7 @@ enum Token {
     Other(String),
 }
 
-fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
+pub(super) fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
     let chars: Vec<char> = sql.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -80,7 +81,7 @@ fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-fn is_kw(token: Option<&Token>, keyword: &str) -> bool {
+pub(super) fn is_kw(token: Option<&Token>, keyword: &str) -> bool {
     matches!(token, Some(Token::Word(w)) if w.eq_ignore_ascii_case(keyword))
 }
 
@@ -239,6 +240,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
             "expected exactly one statement ending in `;`, found {semicolons} semicolons"
         ));
     }
+    check_intervals(&tokens)?;
     let mut c = Cursor { tokens: &tokens, at: 0 };
     c.keywords(&["CREATE"])?;
     if is_kw(c.peek(), "OR") {
@@ -282,6 +284,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
         if watermark && !append_only {
             return Err("a table with a WATERMARK must be APPEND ONLY".into());
         }
+        let mut included = Vec::new();
         while c.try_keywords(&["INCLUDE"]) {
             let Some(Token::Word(what)) = c.peek().cloned() else {
                 return Err("expected what to INCLUDE".into());
@@ -291,9 +294,16 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
             }
             c.at += 1;
             if c.try_keywords(&["AS"]) {
+                let alias = c.peek().cloned();
                 c.name()?;
+                if let Some(Token::Word(alias)) = alias {
+                    included.push(alias.to_ascii_lowercase());
+                } else if let Some(Token::QuotedIdent(alias)) = alias {
+                    included.push(alias);
+                }
             }
         }
+        check_unique_columns(&columns, &included)?;
         let options = c.with_options()?;
         c.keywords(&["FORMAT", "PLAIN", "ENCODE", "JSON"])?;
         c.end()?;
@@ -413,13 +423,25 @@ fn check_nats_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
     if options["subject"].contains(['*', '>', ',']) {
         return Err("a NATS sink publishes to one fixed subject".into());
     }
-    if !matches!(options["type"].as_str(), "append-only" | "upsert") {
-        return Err(format!("invalid sink type `{}`", options["type"]));
+    if options["type"] != "append-only" {
+        // src/connector/src/sink/nats.rs: NatsConfig::from_btreemap refuses any other type.
+        return Err(format!(
+            "RisingWave's NATS sink is append-only only, not `{}`",
+            options["type"]
+        ));
+    }
+    if options.get("snapshot").map(String::as_str) != Some("false") {
+        return Err("a NATS sink must set snapshot = 'false': rebuilt with the default, it would publish every alert or dead letter its view holds again".into());
     }
     check_connect_mode(options)
 }
 
 fn check_postgres_sink(options: &BTreeMap<String, String>) -> Result<(), String> {
+    if options.contains_key("snapshot") {
+        return Err(
+            "a warehouse sink must not set `snapshot`: recreated, it has to upsert every row its view holds".into(),
+        );
+    }
     require(
         options,
         &["host", "port", "user", "password", "database", "table", "type"],
@@ -447,7 +469,7 @@ mod tests {
     fn accepts_documented_forms() {
         let table = "CREATE TABLE IF NOT EXISTS iot.t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY INCLUDE subject AS s WITH (connector = 'nats', server_url = 'nats://a:4222', subject = 'iot.>', connect_mode = 'plain', stream = 'S', consumer.durable_name = 'd') FORMAT PLAIN ENCODE JSON;";
         assert_eq!(check_statement(table).unwrap().kind, "table");
-        let sink = "CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only');";
+        let sink = "CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only', snapshot = 'false');";
         assert_eq!(check_statement(sink).unwrap().kind, "sink");
     }
 
@@ -476,6 +498,30 @@ mod tests {
                 "one statement",
             ),
             ("CREATE SECRET s WITH (backend = 'meta') AS 'hunter2';", "plain text"),
+            (
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'nats', server_url = 'x', subject = 'a', connect_mode = 'plain', type = 'append-only');",
+                "snapshot = 'false'",
+            ),
+            (
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'nats', server_url = 'x', subject = 'a', connect_mode = 'plain', type = 'upsert', snapshot = 'false');",
+                "append-only only",
+            ),
+            (
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'id', snapshot = 'false');",
+                "must not set `snapshot`",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '500 milliseconds') APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",
+                "interval unit",
+            ),
+            (
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT * FROM TUMBLE(t, ts, INTERVAL '1.5 seconds');",
+                "not an integer",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a VARCHAR, raw_payload VARCHAR) APPEND ONLY INCLUDE payload AS raw_payload WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",
+                "defined twice",
+            ),
         ];
         for (sql, expected) in cases {
             let error = check_statement(sql).unwrap_err();

@@ -62,6 +62,14 @@ fn option(key: &str, value: &str) -> anyhow::Result<SqlOption> {
     })
 }
 
+/// A NATS sink starts from the rows that arrive after it is created: with RisingWave's default
+/// (`snapshot = true`) a sink rebuilt by apply would publish every alert and dead letter its
+/// view already holds again (src/frontend/src/handler/create_sink.rs reads the generic
+/// `snapshot` option before the connector sees its options).
+fn no_snapshot() -> anyhow::Result<SqlOption> {
+    option("snapshot", "false")
+}
+
 fn secret_option(key: &str, secret: &str) -> anyhow::Result<SqlOption> {
     Ok(SqlOption {
         key: key.to_string(),
@@ -257,6 +265,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
     let mut options = nats_connection(&dlq_subject)?;
     options.push(option("type", "append-only")?);
     options.push(option("force_append_only", "true")?);
+    options.push(no_snapshot()?);
     let name = object_name(&[&rejected, "to_dlq"]);
     let ddl = templates.render(
         "sql/risingwave/nats_sink.sql.j2",
@@ -458,6 +467,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject
             options.push(option("type", "append-only")?);
             // Window functions retract; alerts are events, so only inserts are forwarded.
             options.push(option("force_append_only", "true")?);
+            options.push(no_snapshot()?);
             for (key, value) in &sink.options {
                 options.push(option(key, value)?);
             }

@@ -111,7 +111,12 @@ impl Duration {
                 return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
             }
         }
-        format!("{ms} milliseconds")
+        // RisingWave's interval parser has no millisecond unit and reads a number before a
+        // unit as an integer; fractions of a second exist only in the `H:MM:SS.fff` form
+        // (src/common/src/types/interval.rs: convert_digit, convert_hms).
+        let (hours, rest) = (ms / 3_600_000, ms % 3_600_000);
+        let (minutes, rest) = (rest / 60_000, rest % 60_000);
+        format!("{hours:02}:{minutes:02}:{:02}.{:03}", rest / 1_000, rest % 1_000)
     }
 
     /// A compact name usable inside identifiers, e.g. `5m`, `1h30m`.
@@ -187,9 +192,12 @@ mod tests {
         assert_eq!(Duration::parse("1d").unwrap().sql_interval(false), "1 day");
         assert_eq!(Duration::parse("1d").unwrap().sql_interval(true), "24 hours");
         assert_eq!(Duration::parse("90s").unwrap().sql_interval(false), "90 seconds");
+        assert_eq!(Duration::parse("1500ms").unwrap().sql_interval(false), "00:00:01.500");
+        assert_eq!(Duration::parse("500ms").unwrap().sql_interval(true), "00:00:00.500");
         assert_eq!(
-            Duration::parse("1500ms").unwrap().sql_interval(false),
-            "1500 milliseconds"
+            Duration::parse("1h1m30s5ms").unwrap().sql_interval(false),
+            "01:01:30.005"
         );
+        assert_eq!(Duration::parse("25h5ms").unwrap().sql_interval(false), "25:00:00.005");
     }
 }

@@ -1,11 +1,12 @@
--- Events that break contract v3, with the reason and the raw payload,
--- for the dead-letter stream. Unparseable JSON never reaches RisingWave's table (it is skipped
--- by the connector), which is why replays validate before publishing.
+-- Events that break contract v3, with the reason and the payload, for the
+-- dead-letter stream. INCLUDE payload is the message parsed as jsonb, so the payload is its
+-- JSON text (key order and spacing normalised). Unparseable JSON never reaches RisingWave's
+-- table (it is skipped by the connector), which is why replays validate before publishing.
 CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.rejected_telemetry AS
 SELECT
     nats_subject AS original_subject,
     reject_reason,
-    convert_from(raw_payload, 'utf8') AS payload,
+    CAST(raw_payload AS VARCHAR) AS payload,
     device_id,
     ts
 FROM (

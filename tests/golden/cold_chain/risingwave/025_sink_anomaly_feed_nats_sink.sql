@@ -9,5 +9,6 @@ WITH (
     username = 'risingwave',
     password = SECRET cold_chain_nats_password,
     type = 'append-only',
-    force_append_only = 'true'
+    force_append_only = 'true',
+    snapshot = 'false'
 );

@@ -7,5 +7,6 @@ WITH (
     subject = 'alerts.iot.all_alerts',
     connect_mode = 'plain',
     type = 'append-only',
-    force_append_only = 'true'
+    force_append_only = 'true',
+    snapshot = 'false'
 );

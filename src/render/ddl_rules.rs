@@ -1,0 +1,212 @@
+//! What RisingWave refuses beyond a statement's shape: interval literals its parser cannot read,
+//! a column named twice, a bytea function applied to an included payload (jsonb). Each rule
+//! comes from a failure iotctl once rendered; docs/risingwave.md names the RisingWave source
+//! behind each.
+
+use std::collections::BTreeSet;
+
+use super::ddl_check::{Token, is_kw, tokenize};
+
+/// Units RisingWave's interval parser knows (src/common/src/types/interval.rs,
+/// `DateTimeField::from_str`); there is no millisecond unit.
+const INTERVAL_UNITS: &[&str] = &[
+    "years", "year", "yrs", "yr", "y", "months", "month", "mons", "mon", "days", "day", "d", "hours", "hour", "hrs",
+    "hr", "h", "minutes", "minute", "mins", "min", "m", "seconds", "second", "secs", "sec", "s",
+];
+
+/// Functions whose first argument must be bytea, as RisingWave declares them
+/// (src/expr/impl/src/scalar/encdec.rs: `convert_from(bytea, varchar)`, `encode(bytea, varchar)`).
+const BYTEA_FUNCTIONS: &[&str] = &["convert_from", "encode"];
+
+/// Every `INTERVAL '…'` literal is one RisingWave reads.
+pub(super) fn check_intervals(tokens: &[Token]) -> Result<(), String> {
+    for pair in tokens.windows(2) {
+        if let [keyword, Token::Str(text)] = pair
+            && is_kw(Some(keyword), "INTERVAL")
+        {
+            interval_literal(text).map_err(|why| format!("INTERVAL '{text}': {why}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether RisingWave's PostgreSQL-style interval parser reads `text`: numbers before a unit
+/// are integers (`convert_digit` parses i64), fractions of a second only in `H:MM:SS.fff`
+/// (`convert_hms`: minutes below 60, seconds below 61).
+pub fn interval_literal(text: &str) -> Result<(), String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return Err("an empty interval".into());
+    }
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i];
+        if word.contains(':') {
+            hms(word)?;
+            i += 1;
+            continue;
+        }
+        if word.parse::<i64>().is_err() {
+            return Err(format!(
+                "`{word}` is not an integer (RisingWave reads fractions only as H:MM:SS.fff)"
+            ));
+        }
+        match words.get(i + 1) {
+            Some(unit) if INTERVAL_UNITS.contains(&unit.to_ascii_lowercase().as_str()) => i += 2,
+            Some(unit) => return Err(format!("`{unit}` is not an interval unit RisingWave knows")),
+            None => i += 1, // a bare number counts seconds
+        }
+    }
+    Ok(())
+}
+
+fn hms(word: &str) -> Result<(), String> {
+    let parts: Vec<&str> = word.split(':').collect();
+    let bad = || format!("`{word}` is not H:MM:SS");
+    if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(bad());
+    }
+    parts[0].parse::<i64>().map_err(|_| bad())?;
+    if let Some(minutes) = parts.get(1) {
+        let minutes: i64 = minutes.parse().map_err(|_| bad())?;
+        if !(0..60).contains(&minutes) {
+            return Err(bad());
+        }
+    }
+    if let Some(seconds) = parts.get(2) {
+        let seconds: f64 = seconds.parse().map_err(|_| bad())?;
+        if !(0.0..61.0).contains(&seconds) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// A name as RisingWave binds it: unquoted names fold to lower case.
+fn bound_name(token: &Token) -> Option<String> {
+    match token {
+        Token::Word(word) => Some(word.to_ascii_lowercase()),
+        Token::QuotedIdent(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// The column names of a CREATE TABLE column list (constraints and watermarks skipped) and its
+/// INCLUDE aliases: each may appear once.
+pub(super) fn check_unique_columns(columns: &[Token], included: &[String]) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    let mut depth = 0;
+    let mut at_item_start = true;
+    let mut names = Vec::new();
+    for token in columns {
+        if at_item_start && depth == 0 {
+            let constraint = ["WATERMARK", "PRIMARY", "CONSTRAINT"]
+                .iter()
+                .any(|k| is_kw(Some(token), k));
+            if !constraint && let Some(name) = bound_name(token) {
+                names.push(name);
+            }
+        }
+        at_item_start = false;
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            Token::Punct(',') if depth == 0 => at_item_start = true,
+            _ => {}
+        }
+    }
+    for name in names.into_iter().chain(included.iter().cloned()) {
+        if !seen.insert(name.clone()) {
+            return Err(format!("column `{name}` is defined twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that need more than one statement: an included payload is jsonb
+/// (src/connector/src/parser/additional_columns.rs), so a view may not hand it to a function
+/// that takes bytea.
+pub fn check_pipeline<'a>(statements: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let tokenized: Vec<Vec<Token>> = statements.into_iter().map(tokenize).collect::<Result<_, _>>()?;
+    let payloads: BTreeSet<String> = tokenized.iter().flat_map(|tokens| included_payloads(tokens)).collect();
+    for tokens in &tokenized {
+        for window in tokens.windows(3) {
+            if let [Token::Word(function), Token::Punct('('), argument] = window
+                && BYTEA_FUNCTIONS.contains(&function.to_ascii_lowercase().as_str())
+                && let Some(argument) = bound_name(argument)
+                && payloads.contains(&argument)
+            {
+                return Err(format!(
+                    "`{argument}` is an INCLUDE payload column, which RisingWave types jsonb; {function} takes bytea (cast it to varchar instead)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Aliases of `INCLUDE payload AS alias` in a statement.
+fn included_payloads(tokens: &[Token]) -> Vec<String> {
+    tokens
+        .windows(4)
+        .filter_map(|w| match w {
+            [include, what, as_, alias]
+                if is_kw(Some(include), "INCLUDE") && is_kw(Some(what), "payload") && is_kw(Some(as_), "AS") =>
+            {
+                bound_name(alias)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_literals_risingwave_reads() {
+        for ok in [
+            "5 seconds",
+            "1 minute",
+            "1 day",
+            "24 hours",
+            "00:00:01.500",
+            "01:01:30.005",
+            "25:00:00.005",
+            "90",
+        ] {
+            interval_literal(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (bad, why) in [
+            ("1500 milliseconds", "not an interval unit"),
+            ("1.5 seconds", "not an integer"),
+            ("00:60:00", "H:MM:SS"),
+            ("00:00:61.5", "H:MM:SS"),
+            ("", "empty"),
+        ] {
+            let error = interval_literal(bad).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_column_named_twice_is_caught() {
+        let columns = |sql: &str| tokenize(sql).unwrap();
+        let list = columns("a VARCHAR, b NUMERIC(10, 2), WATERMARK FOR a AS a - INTERVAL '1 second'");
+        check_unique_columns(&list, &["raw_payload".into()]).unwrap();
+        assert!(check_unique_columns(&list, &["a".into()]).unwrap_err().contains("`a`"));
+        let twice = columns("a VARCHAR, \"b\" INT, B DOUBLE");
+        assert!(check_unique_columns(&twice, &[]).unwrap_err().contains("`b`"));
+    }
+
+    #[test]
+    fn a_bytea_function_on_an_included_payload_is_caught() {
+        let table = "CREATE TABLE IF NOT EXISTS s.t (a VARCHAR) APPEND ONLY INCLUDE payload AS raw_payload WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;";
+        let bad =
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS s.v AS SELECT convert_from(raw_payload, 'utf8') AS p FROM s.t;";
+        let good = "CREATE MATERIALIZED VIEW IF NOT EXISTS s.v AS SELECT CAST(raw_payload AS VARCHAR) AS p FROM s.t;";
+        assert!(check_pipeline([table, bad]).unwrap_err().contains("jsonb"));
+        check_pipeline([table, good]).unwrap();
+    }
+}

@@ -28,6 +28,16 @@ fn kind_keyword(kind: RwKind) -> &'static str {
     }
 }
 
+/// The `WAIT` target of a kind that runs as a streaming job; schemas and secrets do not.
+fn wait_keyword(kind: RwKind) -> Option<&'static str> {
+    match kind {
+        RwKind::Table => Some("TABLE"),
+        RwKind::MaterializedView => Some("MATERIALIZED VIEW"),
+        RwKind::Sink => Some("SINK"),
+        RwKind::Schema | RwKind::Secret => None,
+    }
+}
+
 /// A secret's value: from `$ENV`, or from the file named by `$ENV_FILE` (for mounted secrets).
 fn secret_value(env: &str) -> anyhow::Result<String> {
     if let Ok(value) = std::env::var(env) {
@@ -132,15 +142,35 @@ impl RisingWave {
         Ok(())
     }
 
-    /// Runs DDL as a background job and follows it in `rw_ddl_progress` until it finishes,
-    /// reporting progress lines; `WAIT` at the end makes completion certain.
-    async fn run_ddl(&self, ddl: &str, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
+    /// Runs DDL as a background job, follows that job (and no other pipeline's) in
+    /// `rw_ddl_progress`, then waits on the object itself: `WAIT <kind> <name>` blocks on one
+    /// job, where a bare `WAIT` waits for every background job of the cluster
+    /// (src/frontend/src/handler/wait.rs).
+    async fn run_ddl(
+        &self,
+        kind: RwKind,
+        name: &str,
+        ddl: &str,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
         self.client.batch_execute("SET BACKGROUND_DDL = true").await?;
+        let before = self.ddl_jobs().await;
         self.client.batch_execute(ddl).await?;
-        loop {
+        // The job this statement started: new since the statement (another pipeline's job
+        // started in the same instant would only show its progress, never be waited on).
+        let ours: Vec<i64> = self
+            .ddl_jobs()
+            .await
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        while !ours.is_empty() {
             let Ok(rows) = self
                 .client
-                .query("SELECT ddl_statement, progress FROM rw_catalog.rw_ddl_progress", &[])
+                .query(
+                    "SELECT ddl_statement, progress FROM rw_catalog.rw_ddl_progress WHERE ddl_id = ANY($1)",
+                    &[&ours],
+                )
                 .await
             else {
                 break;
@@ -155,8 +185,21 @@ impl RisingWave {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        self.client.batch_execute("WAIT").await?;
+        if let Some(keyword) = wait_keyword(kind) {
+            self.client
+                .batch_execute(&format!("WAIT {keyword} {}", self.qualified(name)?))
+                .await?;
+        }
         Ok(())
+    }
+
+    /// Ids of the background jobs the cluster is running now.
+    async fn ddl_jobs(&self) -> Vec<i64> {
+        self.client
+            .query("SELECT ddl_id FROM rw_catalog.rw_ddl_progress", &[])
+            .await
+            .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
+            .unwrap_or_default()
     }
 
     pub async fn execute(&self, change: &Change, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
@@ -178,7 +221,7 @@ impl RisingWave {
                 })?;
             }
             Change::CreateRelation { kind, name, ddl, hash } => {
-                self.run_ddl(ddl, progress)
+                self.run_ddl(*kind, name, ddl, progress)
                     .await
                     .with_context(|| format!("failed to create {} `{name}`", kind.as_str()))?;
                 if *kind != RwKind::Schema {
@@ -202,7 +245,7 @@ impl RisingWave {
                         if !ddl.contains(&staged) {
                             bail!("cannot stage the new definition of `{name}`");
                         }
-                        self.run_ddl(&ddl, progress)
+                        self.run_ddl(*kind, &staging, &ddl, progress)
                             .await
                             .with_context(|| format!("failed to build the new `{name}`"))?;
                         self.client
@@ -230,7 +273,7 @@ impl RisingWave {
                             .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(*kind)))
                             .await
                             .with_context(|| format!("failed to drop `{name}`"))?;
-                        self.run_ddl(ddl, progress)
+                        self.run_ddl(*kind, name, ddl, progress)
                             .await
                             .with_context(|| format!("failed to recreate `{name}`"))?;
                     }

@@ -30,9 +30,16 @@ def text(value):
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
+def quiet(con):
+    """DuckDB draws a progress bar on stdout for statements over 2 s: in the middle of the
+    replies iotctl parses (a 10M-row load failed on one)."""
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def query(database):
     sql = sys.stdin.read()
-    con = duckdb.connect(database, read_only=True)
+    con = quiet(duckdb.connect(database, read_only=True))
     out = sys.stdout
     for row in con.execute(sql).fetchall():
         out.write("\t".join(text(v) for v in row))
@@ -57,7 +64,7 @@ def connect_writable(database):
     deadline = time.monotonic() + 15
     while True:
         try:
-            return duckdb.connect(database)
+            return quiet(duckdb.connect(database))
         except duckdb.IOException as error:
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise

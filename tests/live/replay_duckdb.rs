@@ -186,3 +186,28 @@ fn replay_to_duckdb_killed_at_random_points_and_resumed_loads_exactly_the_range(
         "only {interrupted} of 10 loads were killed while running"
     );
 }
+
+/// DuckDB draws a progress bar on stdout for statements over 2 s, which once landed in the
+/// middle of the loader's replies (a 10M-event load failed on it): the helper turns it off.
+#[test]
+fn the_duckdb_helper_keeps_progress_bars_out_of_its_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("w.duckdb");
+    let create = format!(
+        "import duckdb; duckdb.connect({:?}).close()",
+        database.to_str().unwrap()
+    );
+    run_ok(std::process::Command::new(venv_bin("python")).args(["-c", &create]));
+    let duckdb = iotctl::backend::duckdb::DuckDb {
+        python: venv_bin("python"),
+        database,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = runtime
+        .block_on(duckdb.query("SELECT current_setting('enable_progress_bar')"))
+        .unwrap();
+    assert_eq!(rows, vec![vec![Some("False".to_string())]]);
+}

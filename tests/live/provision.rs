@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::common::{hermetic, root, stderr, stdout};
 use super::harness::nats::TestNats;
+use super::harness::tools::kill_after;
 
 fn iotctl(args: &[&str]) -> Output {
     hermetic(args).output().expect("iotctl runs")
@@ -256,7 +257,7 @@ fn apply_killed_at_random_points_converges_without_losing_messages() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         // An apply takes some tens of milliseconds here: kill within that span.
         let delay = Duration::from_micros((seed >> 33) % 30_000);
-        let mut child = command(&[
+        let mut apply_command = command(&[
             "apply",
             "-f",
             spec.to_str().unwrap(),
@@ -265,17 +266,10 @@ fn apply_killed_at_random_points_converges_without_losing_messages() {
             "--only",
             "nats",
             "--yes",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
+        ]);
+        if kill_after(&mut apply_command, delay) {
             interrupted += 1;
         }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
         let rerun = apply(spec, &nats, &[]);
         assert_eq!(
             rerun.status.code(),

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::{hermetic, root, stderr, stdout};
 use super::harness::nats::TestNats;
+use super::harness::tools::kill_after;
 
 fn iotctl(args: &[&str]) -> Output {
     hermetic(args).output().expect("iotctl runs")
@@ -147,6 +148,24 @@ fn checksum<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> (usize, Stri
     lines.sort();
     let digest = Sha256::digest(lines.join("\n").as_bytes());
     (lines.len(), digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// (identity, value, sequence) of each event, sorted by identity: the warehouse rows a load of
+/// `events` must leave.
+pub(super) fn expected_rows(events: &[(String, String)]) -> Vec<(String, f64, i64)> {
+    let mut rows: Vec<(String, f64, i64)> = events
+        .iter()
+        .map(|(_, payload)| {
+            let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+            (
+                v["event_id"].as_str().unwrap().to_string(),
+                v["value"].as_f64().unwrap(),
+                v["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
 }
 
 fn expected_replay(events: &[(String, String)], site: Option<&str>) -> (usize, String) {
@@ -326,7 +345,7 @@ fn replay_killed_at_random_points_and_resumed_yields_exactly_the_range() {
         let before = ledger_ids(&nats);
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(20 + (seed >> 33) % 400);
-        let mut child = command(&[
+        let mut replay_command = command(&[
             "replay",
             "-f",
             "examples/factory.yaml",
@@ -334,17 +353,10 @@ fn replay_killed_at_random_points_and_resumed_yields_exactly_the_range() {
             &nats.url,
             "--since",
             "1h",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
+        ]);
+        if kill_after(&mut replay_command, delay) {
             interrupted += 1;
         }
-        let _ = child.kill();
-        let _ = child.wait();
         let new: Vec<String> = ledger_ids(&nats).difference(&before).cloned().collect();
         let finish = match new.first() {
             Some(id) => replay(&nats, &["--resume", id]),
@@ -510,21 +522,7 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows
     };
-    let expected_rows: Vec<(String, f64, i64)> = {
-        let mut items: Vec<(String, f64, i64)> = valid
-            .iter()
-            .map(|(_, p)| {
-                let v: serde_json::Value = serde_json::from_str(p).unwrap();
-                (
-                    v["event_id"].as_str().unwrap().to_string(),
-                    v["value"].as_f64().unwrap(),
-                    v["seq"].as_i64().unwrap(),
-                )
-            })
-            .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
-        items
-    };
+    let expected = expected_rows(&valid);
     for round in 0..2 {
         let output = with_env(&replay_args);
         assert_eq!(output.status.code(), Some(0), "round {round}: {}", stderr(&output));
@@ -541,7 +539,7 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         );
         assert_eq!(
             rows(&pg),
-            expected_rows,
+            expected,
             "round {round}: warehouse rows differ from the source events"
         );
     }
@@ -598,19 +596,9 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
     publish(&nats, &again);
     let output = with_env(&replay_args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let mut expected_rows = expected_rows;
-    expected_rows.extend(fresh.iter().map(|(_, p)| {
-        let v: serde_json::Value = serde_json::from_str(p).unwrap();
-        (
-            v["event_id"].as_str().unwrap().to_string(),
-            v["value"].as_f64().unwrap(),
-            v["seq"].as_i64().unwrap(),
-        )
-    }));
-    expected_rows.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         rows(&pg),
-        expected_rows,
+        expected_rows(&[valid, fresh].concat()),
         "a partly loaded range with repeated identities"
     );
 }

@@ -3,13 +3,13 @@
 //! `--resume`. Rows are read back with the venv's own duckdb package, not through iotctl.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use super::common::{hermetic, stderr, stdout};
 use super::harness::nats::TestNats;
-use super::harness::tools::{run_ok, venv_bin};
-use super::replay::{apply, events, malformed, publish};
+use super::harness::tools::{kill_after, run_ok, venv_bin};
+use super::replay::{apply, events, expected_rows, malformed, publish};
 
 /// `iotctl replay` into the DuckDB file of `project`, with the venv's SQLMesh (whose Python
 /// has the duckdb package).
@@ -55,22 +55,6 @@ fn rows(database: &Path) -> Vec<(String, f64, i64)> {
             )
         })
         .collect()
-}
-
-fn expected_rows(events: &[(String, String)]) -> Vec<(String, f64, i64)> {
-    let mut rows: Vec<(String, f64, i64)> = events
-        .iter()
-        .map(|(_, payload)| {
-            let v: serde_json::Value = serde_json::from_str(payload).unwrap();
-            (
-                v["event_id"].as_str().unwrap().to_string(),
-                v["value"].as_f64().unwrap(),
-                v["seq"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
 }
 
 fn database(project: &Path) -> PathBuf {
@@ -158,17 +142,9 @@ fn replay_to_duckdb_killed_at_random_points_and_resumed_loads_exactly_the_range(
         // checkpoint, and in the last batch.
         let delay = Duration::from_millis(20 + (seed >> 33) % 2600);
         let args = ["--since", "1h", "--to", "warehouse", "--rate", "5000"];
-        let mut child = replay_command(&nats, &project, &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
+        if kill_after(&mut replay_command(&nats, &project, &args), delay) {
             interrupted += 1;
         }
-        let _ = child.kill();
-        let _ = child.wait();
         let new: Vec<String> = super::replay::ledger_ids(&nats).difference(&before).cloned().collect();
         let finish = match new.first() {
             Some(id) => replay_command(&nats, &project, &["--resume", id]).output().unwrap(),

@@ -76,3 +76,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Starts `command` (output discarded), sends it SIGKILL after `delay`, and reaps it; whether
+/// it was still running when killed.
+pub fn kill_after(command: &mut Command, delay: std::time::Duration) -> bool {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    running
+}

@@ -168,6 +168,23 @@ pub(super) fn expected_rows(events: &[(String, String)]) -> Vec<(String, f64, i6
     rows
 }
 
+/// A range the warehouse partly holds, as the stream sees it: the first 100 events again
+/// under their identities, then 50 of them under new ones. Returns (what to publish, the new).
+pub(super) fn republished(valid: &[(String, String)]) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let fresh: Vec<(String, String)> = valid
+        .iter()
+        .take(50)
+        .map(|(subject, payload)| {
+            let mut v: serde_json::Value = serde_json::from_str(payload).unwrap();
+            v["event_id"] = format!("{}-resent", v["event_id"].as_str().unwrap()).into();
+            (subject.clone(), v.to_string())
+        })
+        .collect();
+    let mut again: Vec<(String, String)> = valid.iter().take(100).cloned().collect();
+    again.extend(fresh.iter().cloned());
+    (again, fresh)
+}
+
 fn expected_replay(events: &[(String, String)], site: Option<&str>) -> (usize, String) {
     checksum(
         events
@@ -582,17 +599,7 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         "-c",
         "DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry ORDER BY event_id LIMIT 10)",
     ]);
-    let fresh: Vec<(String, String)> = valid
-        .iter()
-        .take(50)
-        .map(|(subject, payload)| {
-            let mut v: serde_json::Value = serde_json::from_str(payload).unwrap();
-            v["event_id"] = format!("{}-resent", v["event_id"].as_str().unwrap()).into();
-            (subject.clone(), v.to_string())
-        })
-        .collect();
-    let mut again: Vec<(String, String)> = valid.iter().take(100).cloned().collect();
-    again.extend(fresh.iter().cloned());
+    let (again, fresh) = republished(&valid);
     publish(&nats, &again);
     let output = with_env(&replay_args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::common::{hermetic, stderr, stdout};
 use super::harness::nats::TestNats;
 use super::harness::tools::{kill_after, run_ok, venv_bin};
-use super::replay::{apply, events, expected_rows, malformed, publish};
+use super::replay::{apply, events, expected_rows, malformed, publish, republished};
 
 /// `iotctl replay` into the DuckDB file of `project`, with the venv's SQLMesh (whose Python
 /// has the duckdb package).
@@ -100,17 +100,7 @@ fn replay_to_duckdb_is_exact_twice_and_upserts_a_partly_loaded_range() {
     );
     run_ok(std::process::Command::new(venv_bin("python")).args(["-c", &damage]));
     assert_ne!(rows(&database(&project)), expected, "the damage is visible");
-    let fresh: Vec<(String, String)> = valid
-        .iter()
-        .take(50)
-        .map(|(subject, payload)| {
-            let mut v: serde_json::Value = serde_json::from_str(payload).unwrap();
-            v["event_id"] = format!("{}-resent", v["event_id"].as_str().unwrap()).into();
-            (subject.clone(), v.to_string())
-        })
-        .collect();
-    let mut again: Vec<(String, String)> = valid.iter().take(100).cloned().collect();
-    again.extend(fresh.iter().cloned());
+    let (again, fresh) = republished(&valid);
     publish(&nats, &again);
     let output = load(&nats, &project);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

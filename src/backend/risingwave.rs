@@ -268,7 +268,7 @@ impl RisingWave {
                             .await
                             .with_context(|| format!("failed to replace sink `{name}`"))?;
                     }
-                    ReplaceStrategy::DropAndCreate => {
+                    ReplaceStrategy::DropAndCreate | ReplaceStrategy::RecreateSink => {
                         self.client
                             .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(*kind)))
                             .await

@@ -121,8 +121,12 @@ pub enum Change {
 pub enum ReplaceStrategy {
     /// Create the new MV beside the old, WAIT, SWAP, drop the old: no gap for readers.
     SwapMaterializedView,
-    /// `REPLACE SINK … FROM … WITH (…)`.
+    /// `REPLACE SINK … FROM … WITH (…)`: RisingWave forces `snapshot = false`, so the new sink
+    /// sends only rows that arrive after it. Only for sinks that never send history (NATS).
     ReplaceSink,
+    /// Drop the sink and create it again with the default snapshot: it re-sends every row its
+    /// view holds, which an upsert sink absorbs (the warehouse sinks).
+    RecreateSink,
     /// Drop and recreate (connector tables: their options cannot be altered).
     DropAndCreate,
 }
@@ -207,7 +211,8 @@ impl Change {
             } => {
                 let how = match strategy {
                     ReplaceStrategy::SwapMaterializedView => "create new, wait, swap, drop old",
-                    ReplaceStrategy::ReplaceSink => "REPLACE SINK",
+                    ReplaceStrategy::ReplaceSink => "REPLACE SINK, new rows only",
+                    ReplaceStrategy::RecreateSink => "drop and recreate, re-sending every row to upsert",
                     ReplaceStrategy::DropAndCreate => "drop and recreate",
                 };
                 let then = if dependents.is_empty() {

@@ -116,7 +116,11 @@ pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
                     dependents.len()
                 )),
             ),
-            RwKind::Sink => (ReplaceStrategy::ReplaceSink, None),
+            // REPLACE SINK never sends the rows a view already holds
+            // (src/frontend/src/handler/create_sink.rs forces snapshot = false): right for a sink
+            // rendered that way, a loss for one that must deliver every row to a new target.
+            RwKind::Sink if object.ddl.contains("snapshot = 'false'") => (ReplaceStrategy::ReplaceSink, None),
+            RwKind::Sink => (ReplaceStrategy::RecreateSink, None),
             _ => (
                 ReplaceStrategy::DropAndCreate,
                 Some(format!(
@@ -230,14 +234,24 @@ mod tests {
     }
 
     #[test]
-    fn sink_change_uses_replace_sink() {
+    fn a_sink_that_sends_only_new_rows_is_replaced_one_that_sends_every_row_is_recreated() {
         let live = applied(&desired());
         let mut want = desired();
-        want[4].ddl = "CREATE SINK s2;".into();
+        want[4].ddl = "CREATE SINK s2 WITH (snapshot = 'false');".into();
         assert!(matches!(
             &diff(&want, &live)[..],
             [Change::ReplaceRelation {
                 strategy: ReplaceStrategy::ReplaceSink,
+                data_loss: None,
+                ..
+            }]
+        ));
+        // A warehouse sink changed its target: REPLACE SINK would never send the existing rows.
+        want[4].ddl = "CREATE SINK s2 WITH (connector = 'postgres', table = 'other');".into();
+        assert!(matches!(
+            &diff(&want, &live)[..],
+            [Change::ReplaceRelation {
+                strategy: ReplaceStrategy::RecreateSink,
                 data_loss: None,
                 ..
             }]

@@ -27,6 +27,26 @@ fn usage_errors_exit_2() {
     assert!(stdout(&missing).is_empty());
 }
 
+/// A bad time flag is a usage error found before anything connects: nothing listens on the
+/// NATS URL, so a replay that connected first would exit 3 instead.
+#[test]
+fn replay_time_flags_are_checked_before_connecting() {
+    let spec = root().join("examples/factory.yaml");
+    let spec = spec.to_str().unwrap();
+    let nowhere = "nats://127.0.0.1:1";
+    for (flags, expected) in [
+        (vec!["--since", "garbage"], "--since"),
+        (vec!["--since", "1h", "--until", "yesterday-ish"], "--until"),
+        (vec!["--since", "1h", "--until", "2h"], "--until must be after --since"),
+    ] {
+        let mut args = vec!["replay", "-f", spec, "--nats-url", nowhere];
+        args.extend(flags.iter().copied());
+        let output = iotctl(&args);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(expected), "{flags:?}: {}", stderr(&output));
+    }
+}
+
 #[test]
 fn validate_passes_the_examples() {
     for example in ["examples/factory.yaml", "examples/cold_chain.yaml"] {

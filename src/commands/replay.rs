@@ -196,6 +196,18 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         .map(|u| replay::parse_instant(u, now))
         .transpose()
         .map_err(|e| CliError::usage(anyhow::anyhow!("--until: {e}")))?;
+    // Flag errors exit 2 before anything connects.
+    let since = match (&args.resume, args.since.as_deref()) {
+        (None, Some(text)) => {
+            let since =
+                replay::parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
+            if until.is_some_and(|u| u <= since) {
+                return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
+            }
+            Some(since)
+        }
+        _ => None,
+    };
     let source = spec.stream(StreamRole::Telemetry).name.to_string();
     runtime()?.block_on(async {
         let nats = Nats::connect(&settings.nats).await?;
@@ -212,11 +224,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                 record
             }
             None => {
-                let since_text = args.since.as_deref().unwrap_or_default();
-                let since = replay::parse_instant(since_text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
-                if until.is_some_and(|u| u <= since) {
-                    return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
-                }
+                let since = since.expect("--since is required without --resume and parsed above");
                 let filters = Filters { site: args.site.clone(), device_type: args.device_type.clone(), metric: args.metric.clone(), device: args.device.clone() };
                 let subject = filters.subject(&spec.nats.subject_prefix);
                 let mut stream = nats.js.get_stream(&source).await.map_err(|e| CliError::Runtime(anyhow::anyhow!("no telemetry stream `{source}`: {e} (run `iotctl apply` first)")))?;

@@ -54,6 +54,11 @@ struct BatchShape {
 }
 
 impl BatchShape {
+    /// Room for a full batch of ~150-byte rows, so the buffer is not regrown as it fills.
+    fn capacity(&self) -> usize {
+        self.rows * 160
+    }
+
     const POSTGRES: BatchShape = BatchShape {
         csv: false,
         rows: 20_000,
@@ -216,7 +221,7 @@ pub struct WarehouseLoader {
     shape: BatchShape,
     /// COPY text (PostgreSQL) or CSV (DuckDB) of the pending batch.
     batch: String,
-    pub rows: usize,
+    rows: usize,
     last_submit: Instant,
 }
 
@@ -361,8 +366,7 @@ impl WarehouseLoader {
         fields: Vec<EventField>,
         shape: BatchShape,
     ) -> WarehouseLoader {
-        // Room for a full batch of ~150-byte rows, so the buffer is not regrown as it fills.
-        let capacity = shape.rows * 160;
+        let capacity = shape.capacity();
         WarehouseLoader {
             jobs,
             writer,
@@ -442,7 +446,7 @@ impl WarehouseLoader {
         if self.rows == 0 {
             return Ok(committed);
         }
-        let batch = std::mem::replace(&mut self.batch, String::with_capacity(self.shape.rows * 160));
+        let batch = std::mem::replace(&mut self.batch, String::with_capacity(self.shape.capacity()));
         let rows = self.rows as u64;
         self.rows = 0;
         self.last_submit = Instant::now();

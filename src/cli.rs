@@ -453,7 +453,7 @@ pub struct ReconcileArgs {
     #[arg(long, default_value_t = 1e-6, value_name = "F")]
     pub tolerance: f64,
 
-    /// How long after its end a day may still receive events; default: the spec's watermark delay
+    /// How long after its end a day may still receive events; default: the spec's allowed lateness
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
 

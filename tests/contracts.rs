@@ -375,3 +375,38 @@ fn contract_validate_reads_ndjson() {
     );
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// iotctl's own check (replay, reconcile) on the hostile messages that RisingWave's
+/// classification is held to in tests/live/risingwave.rs: each accepted or refused as
+/// expected, and the payload-level refusals in the same words as RisingWave's.
+#[test]
+fn hostile_messages_are_classified_as_both_engines_must() {
+    let (loaded, _) = render_example("factory");
+    let spec = &loaded.spec;
+    let contract = iotctl::contract::fast::FastContract::for_spec(spec);
+    let validator = iotctl::contract::payload::PayloadValidator::for_spec(spec).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let prefix_tokens = spec.nats.subject_prefix.split('.').count();
+    let cases = common::hostile_cases(now);
+    assert!(cases.len() >= 15);
+    for case in &cases {
+        let accepted = contract.accepts(&case.subject, &case.payload, prefix_tokens, now_ms);
+        match case.expected {
+            common::Expected::Valid { .. } => assert!(accepted, "{}: refused", case.name),
+            common::Expected::Rejected(reason) => {
+                assert!(!accepted, "{}: accepted", case.name);
+                let payload_level = ["not UTF-8", "\\u0000", "not a JSON object"];
+                if payload_level.contains(&reason) {
+                    let violations = validator.check_bytes(&case.payload);
+                    let first = violations.first().map(|v| v.message.as_str()).unwrap_or_default();
+                    assert!(first.contains(reason), "{}: `{first}`", case.name);
+                }
+            }
+        }
+    }
+    // The clock rule is relative to arrival: the 2099 event was fine if it arrived in 2099.
+    let future = cases.iter().find(|c| c.name == "ts in 2099").unwrap();
+    let arrived_2099 = 4_070_908_800_000; // 2099-01-01T00:00:00Z
+    assert!(contract.accepts(&future.subject, &future.payload, prefix_tokens, arrived_2099));
+}

@@ -110,16 +110,22 @@ fn every_statement_has_a_documented_form() {
             match object.kind {
                 RwKind::Table => {
                     assert!(ddl.contains("APPEND ONLY"), "{}", object.name);
-                    // The live table has the watermark; the replay table must not, or it would
-                    // discard the history it exists to read.
+                    // No table has a watermark: it would drop late and NULL-ts rows unseen.
+                    assert!(!ddl.contains("WATERMARK"), "{}", object.name);
                     if object.name.ends_with("_replay") {
-                        assert!(!ddl.contains("WATERMARK"), "{}", object.name);
+                        // What iotctl republished, already checked against the contract.
                         assert!(ddl.contains("subject = 'replay."), "{}", object.name);
                         assert!(ddl.contains("_replay'"), "its own durable consumer: {}", object.name);
+                        assert!(ddl.trim_end().ends_with("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
                     } else {
-                        assert!(ddl.contains("WATERMARK FOR ts"), "{}", object.name);
+                        // Raw bytes: every message becomes a row, whatever it holds.
+                        assert!(
+                            ddl.trim_end().ends_with("FORMAT PLAIN ENCODE BYTES;"),
+                            "{}",
+                            object.name
+                        );
+                        assert!(ddl.contains("AS proctime()"), "{}", object.name);
                     }
-                    assert!(ddl.trim_end().ends_with("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
                     for key in &keys {
                         assert!(
                             source_keys.contains(key),
@@ -295,17 +301,18 @@ fn long_generated_names_stay_within_63_bytes_and_unique() {
 fn each_failure_class_is_caught_on_a_broken_template() {
     let (loaded, _) = render_example("factory");
     let embedded = |name: &str| std::fs::read_to_string(root().join(name)).unwrap();
-    let cases: [(&str, &str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str, &str); 7] = [
         (
-            "sql/risingwave/rejected_telemetry.sql.j2",
-            "CAST(raw_payload AS VARCHAR)",
-            "convert_from(raw_payload, 'utf8')",
+            // An included payload is jsonb: a bytea function on it fails at create time.
+            "sql/risingwave/ingestion_table.sql.j2",
+            "INCLUDE subject AS nats_subject",
+            "INCLUDE subject AS nats_subject\nINCLUDE payload AS payload",
             "jsonb",
         ),
         (
-            "sql/risingwave/ingestion_table.sql.j2",
-            "INTERVAL {{ watermark_interval|literal }}",
-            "INTERVAL '5000 milliseconds'",
+            "sql/risingwave/classify.sql.j2",
+            "INTERVAL {{ c.max_clock_skew|literal }}",
+            "INTERVAL '300000 milliseconds'",
             "interval unit",
         ),
         (
@@ -316,9 +323,29 @@ fn each_failure_class_is_caught_on_a_broken_template() {
         ),
         (
             "sql/risingwave/ingestion_table.sql.j2",
-            "    WATERMARK FOR ts",
-            "    nats_subject VARCHAR,\n    WATERMARK FOR ts",
+            "    payload BYTEA,",
+            "    payload BYTEA,\n    nats_subject VARCHAR AS 'x',",
             "defined twice",
+        ),
+        (
+            // An event-time watermark drops late and NULL-ts rows before classification.
+            "sql/risingwave/ingestion_table.sql.j2",
+            "    received_at TIMESTAMPTZ AS proctime()",
+            "    received_at TIMESTAMPTZ AS proctime(),\n    ts TIMESTAMPTZ AS now(),\n    WATERMARK FOR ts AS ts - INTERVAL '5 seconds'",
+            "drops rows",
+        ),
+        (
+            "sql/risingwave/ingestion_table.sql.j2",
+            "    payload BYTEA,",
+            "    payload VARCHAR,",
+            "one BYTEA",
+        ),
+        (
+            // The same column name twice in a view: a contract field shadowing a generated one.
+            "sql/risingwave/valid_telemetry.sql.j2",
+            "    received_at,",
+            "    received_at,\n    received_at,",
+            "more than once",
         ),
     ];
     for (template, shipped, broken, expected) in cases {

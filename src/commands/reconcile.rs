@@ -66,7 +66,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     }
     let lateness = match &args.lateness {
         Some(text) => Duration::parse(text).map_err(|e| usage(format!("--lateness: {e}")))?,
-        None => spec.risingwave.ingestion.watermark_delay,
+        None => spec.risingwave.ingestion.allowed_lateness,
     };
     let published_since = args
         .published_since
@@ -107,13 +107,11 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
             return Ok((Vec::new(), None));
         }
         let days = (closed[0], *closed.last().expect("not empty"));
-        let stream_on = legs.contains(&Leg::Stream) && stream_url.is_some();
-        let mut raw_groups: Option<(LegGroups, Option<LegGroups>, RawCounts)> = None;
+        let mut raw_groups: Option<(LegGroups, RawCounts)> = None;
         if legs.contains(&Leg::Raw) {
             let nats = Nats::connect(&settings.nats).await?;
             let contract = FastContract::for_spec(spec);
-            let watermark = stream_on.then(|| spec.risingwave.ingestion.watermark_delay.as_millis() as i64);
-            let aggregator = RawAggregator::new(contract, &spec.nats.subject_prefix, days, sites.clone(), watermark);
+            let aggregator = RawAggregator::new(contract, &spec.nats.subject_prefix, days, sites.clone());
             // The whole stream needs no filter: the server then skips matching every subject.
             let subject = match sites.as_deref() {
                 Some([site]) => format!("{}.{site}.>", spec.nats.subject_prefix),
@@ -145,9 +143,9 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
         };
         let mut pairs = Vec::new();
         let tolerance = args.tolerance;
-        let counts = raw_groups.as_ref().map(|r| r.2.clone());
+        let counts = raw_groups.as_ref().map(|r| r.1.clone());
         match &raw_groups {
-            Some((raw, raw_as_stream, _)) => {
+            Some((raw, _)) => {
                 if let Some(batch) = &batch_groups {
                     pairs.push(PairResult::Compared(compare(
                         Leg::Raw,
@@ -158,10 +156,10 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
                     )));
                 }
                 if legs.contains(&Leg::Stream) {
-                    match (&stream_groups, raw_as_stream) {
-                        (Some(stream), Some(seen)) => pairs.push(PairResult::Compared(compare(
+                    match &stream_groups {
+                        Some(stream) => pairs.push(PairResult::Compared(compare(
                             Leg::Raw,
-                            seen,
+                            raw,
                             Leg::Stream,
                             stream,
                             tolerance,
@@ -280,18 +278,13 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
     }
     if let Some(raw) = s.raw {
         printer.note(&format!(
-            "raw: {} messages read in {:.2} s ({:.0}/s): {} counted, {} invalid (dead-letter), {} outside the days or sites{}",
+            "raw: {} messages read in {:.2} s ({:.0}/s): {} counted, {} invalid (dead-letter), {} outside the days or sites",
             raw.read,
             s.raw_seconds,
             rate.unwrap_or_default(),
             raw.counted,
             raw.invalid,
             raw.outside,
-            if raw.behind_watermark > 0 {
-                format!(", {} behind the stream's watermark", raw.behind_watermark)
-            } else {
-                String::new()
-            }
         ));
     }
     if let Some(batch) = &s.batch {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::flat::{EventFields, FlatEvent, Scalar};
 use crate::fxhash::Fx;
+use crate::reconcile::raw::parse_rfc3339_ms;
 
 use crate::render::contract_fields::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::Spec;
@@ -28,6 +29,8 @@ pub struct FastContract {
     metrics: HashMap<String, HashMap<String, MetricRule, Fx>, Fx>,
     /// Every metric name of any device type.
     metric_names: HashSet<String, Fx>,
+    max_clock_skew_ms: i64,
+    max_clock_skew: String,
 }
 
 /// `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
@@ -112,6 +115,8 @@ impl FastContract {
             sites: spec.sites.iter().map(|s| s.name.to_string()).collect(),
             metric_names: metrics.values().flat_map(|rules| rules.keys().cloned()).collect(),
             metrics,
+            max_clock_skew_ms: spec.contract.max_clock_skew.as_millis() as i64,
+            max_clock_skew: spec.contract.max_clock_skew.to_string(),
         }
     }
 
@@ -212,6 +217,52 @@ impl FastContract {
             }
         }
         true
+    }
+}
+
+impl FastContract {
+    /// The contract's clock rule, for an event that passed `is_valid_fields`: its `ts` lies no
+    /// further ahead of `received_ms` (when the telemetry stream stored it) than
+    /// `contract.max_clock_skew`. RisingWave's classification applies the same rule against the
+    /// time it reads the event (`render::risingwave`, `classify` macro), with the same reason.
+    pub fn check_clock_skew<E: EventFields>(&self, event: &E, received_ms: i64) -> Result<(), String> {
+        let ts = event.field_at(envelope::TS, "ts");
+        let Some(ts_ms) = ts.as_ref().and_then(|t| t.as_str()).and_then(parse_rfc3339_ms) else {
+            return Ok(());
+        };
+        if ts_ms > received_ms.saturating_add(self.max_clock_skew_ms) {
+            return Err(super::reasons::clock_skew(&self.max_clock_skew));
+        }
+        Ok(())
+    }
+}
+
+impl FastContract {
+    /// Whether one telemetry message is accepted, by the rules both engines apply: the payload
+    /// rules, one JSON object, the contract's fields, the subject, the clock. `published_ms` is
+    /// when the telemetry stream stored it. (Replay asks the same questions in the same order
+    /// and, for a reject, the JSON Schema for its reason.)
+    pub fn accepts(&self, subject: &str, payload: &[u8], prefix_tokens: usize, published_ms: i64) -> bool {
+        if super::reasons::check_payload(payload).is_err() {
+            return false;
+        }
+        let Ok(flat) = FlatEvent::parse(payload) else {
+            return false;
+        };
+        self.accepts_event(&self.resolve(&flat), subject, prefix_tokens, published_ms)
+    }
+
+    /// The rules after parsing: the contract's fields, the subject, the clock.
+    pub fn accepts_event<E: EventFields>(
+        &self,
+        event: &E,
+        subject: &str,
+        prefix_tokens: usize,
+        published_ms: i64,
+    ) -> bool {
+        self.is_valid_fields(event)
+            && subject_matches(event, subject, prefix_tokens).is_ok()
+            && self.check_clock_skew(event, published_ms).is_ok()
     }
 }
 

@@ -4,4 +4,5 @@ pub mod check;
 pub mod fast;
 pub mod flat;
 pub mod payload;
+pub mod reasons;
 pub mod surface;

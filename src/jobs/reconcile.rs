@@ -83,11 +83,11 @@ pub async fn read_raw(
     )
     .await
     .context("cannot start reading the telemetry stream")?;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<(async_nats::Subject, bytes::Bytes)>>(16);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<(async_nats::Subject, bytes::Bytes, i64)>>(16);
     let worker = tokio::task::spawn_blocking(move || {
         while let Some(batch) = receiver.blocking_recv() {
-            for (subject, payload) in batch {
-                aggregator.push(&subject, &payload);
+            for (subject, payload, published_ms) in batch {
+                aggregator.push(&subject, &payload, published_ms);
             }
         }
         aggregator
@@ -116,7 +116,11 @@ pub async fn read_raw(
         if sequence > end {
             break;
         }
-        batch.push((delivery.subject, delivery.payload));
+        batch.push((
+            delivery.subject,
+            delivery.payload,
+            (delivery.published_nanos / 1_000_000) as i64,
+        ));
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             sender.send(full).await.context("the aggregating thread stopped")?;

@@ -20,6 +20,7 @@ use super::replay_source::SourceRead;
 use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::flat::{EventFields, FlatEvent};
 use crate::contract::payload::PayloadValidator;
+use crate::contract::reasons;
 use crate::render::contract_fields::envelope;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
@@ -283,7 +284,7 @@ pub async fn run(
             let outcome = classify(
                 &fast,
                 &validator,
-                original,
+                (original, (message.published_nanos / 1_000_000) as i64),
                 &message.payload,
                 prefix_tokens,
                 record.filters.device.as_deref(),
@@ -474,18 +475,25 @@ impl DaysCovered {
 /// Contract check of one source message: JSON, the schema, and subject tokens = payload. The
 /// check runs on a borrowed view of the payload; a `serde_json::Value` is built only to explain
 /// a failure.
+/// `(subject, published_ms)`: the message's subject and when the telemetry stream stored it.
 fn classify<'p>(
     fast: &FastContract,
     validator: &PayloadValidator,
-    subject: &str,
+    (subject, published_ms): (&str, i64),
     payload: &'p [u8],
     prefix_tokens: usize,
     device: Option<&str>,
 ) -> Outcome<'p> {
+    if let Err(reason) = reasons::check_payload(payload) {
+        return Outcome::Invalid(reason.to_string());
+    }
     let flat = match FlatEvent::parse(payload) {
         Ok(flat) => flat,
-        Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
+        Err(e) => return Outcome::Invalid(format!("{}: {e}", reasons::NOT_JSON_OBJECT)),
     };
+    if !flat.is_object() {
+        return Outcome::Invalid(reasons::NOT_JSON_OBJECT.to_string());
+    }
     let event = fast.resolve(&flat);
     if let Some(device) = device
         && event
@@ -500,7 +508,7 @@ fn classify<'p>(
         // The JSON Schema explains what the fast check refused.
         let value: serde_json::Value = match serde_json::from_slice(payload) {
             Ok(value) => value,
-            Err(e) => return Outcome::Invalid(format!("not JSON: {e}")),
+            Err(e) => return Outcome::Invalid(format!("{}: {e}", reasons::NOT_JSON_OBJECT)),
         };
         let reason = match validator.violations(&value).first() {
             Some(first) if first.pointer.is_empty() => first.message.clone(),
@@ -510,6 +518,9 @@ fn classify<'p>(
         return Outcome::Invalid(reason.chars().take(512).collect());
     }
     if let Err(reason) = subject_matches(&event, subject, prefix_tokens) {
+        return Outcome::Invalid(reason);
+    }
+    if let Err(reason) = fast.check_clock_skew(&event, published_ms) {
         return Outcome::Invalid(reason);
     }
     Outcome::Valid(flat)

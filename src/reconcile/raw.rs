@@ -10,8 +10,9 @@ use crate::fxhash::Fx;
 use serde::Serialize;
 
 use super::{DAY_MS, Group, GroupKey, LegGroups, Stats};
-use crate::contract::fast::{FastContract, subject_matches};
+use crate::contract::fast::FastContract;
 use crate::contract::flat::{EventFields, FlatEvent, Scalar};
+use crate::contract::reasons;
 use crate::render::contract_fields::envelope;
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -19,12 +20,11 @@ pub struct RawCounts {
     pub read: u64,
     /// Valid events on the compared days.
     pub counted: u64,
-    /// Failing the contract: they belong to the dead-letter stream, not to any aggregate.
+    /// Failing the contract (the clock-skew rule included): they belong to the dead-letter
+    /// stream, not to any aggregate.
     pub invalid: u64,
     /// Valid, but on a day outside the compared range (or filtered out by site).
     pub outside: u64,
-    /// Arrived after the stream's watermark had passed them: RisingWave drops these.
-    pub behind_watermark: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -90,11 +90,11 @@ struct MetricSlot {
     slot: usize,
 }
 
-/// A group's statistics: as raw sees them, and as the stream can (without late events).
+/// A group's statistics. The stream counts late events too (no watermark drops them), so one
+/// accumulator serves both comparisons.
 struct Slot {
     key: Key,
     raw: Accumulator,
-    stream: Accumulator,
 }
 
 fn slot_of(index: &mut HashMap<Key, usize, Fx>, slots: &mut Vec<Slot>, key: Key) -> usize {
@@ -102,7 +102,6 @@ fn slot_of(index: &mut HashMap<Key, usize, Fx>, slots: &mut Vec<Slot>, key: Key)
         slots.push(Slot {
             key,
             raw: Accumulator::new(),
-            stream: Accumulator::new(),
         });
         slots.len() - 1
     })
@@ -114,9 +113,6 @@ pub struct RawAggregator {
     first_day: i64,
     last_day: i64,
     sites: Option<Vec<String>>,
-    /// The stream's watermark delay, when the stream leg is compared.
-    watermark_ms: Option<i64>,
-    max_ts: i64,
     names: HashMap<Box<str>, u32, Fx>,
     /// Per device id, the names last seen with it: one lookup finds the group while a device
     /// keeps its site and type and the day goes on, as devices do.
@@ -133,7 +129,6 @@ impl RawAggregator {
         prefix: &str,
         (first_day, last_day): (i64, i64),
         sites: Option<Vec<String>>,
-        watermark_ms: Option<i64>,
     ) -> RawAggregator {
         RawAggregator {
             contract,
@@ -141,8 +136,6 @@ impl RawAggregator {
             first_day,
             last_day,
             sites,
-            watermark_ms,
-            max_ts: i64::MIN,
             names: HashMap::default(),
             devices: HashMap::default(),
             index: HashMap::default(),
@@ -203,15 +196,22 @@ impl RawAggregator {
         slot
     }
 
-    /// Takes one telemetry message.
-    pub fn push(&mut self, subject: &str, payload: &[u8]) {
+    /// Takes one telemetry message, stored by the stream at `published_ms`.
+    pub fn push(&mut self, subject: &str, payload: &[u8], published_ms: i64) {
         self.counts.read += 1;
+        if reasons::check_payload(payload).is_err() {
+            self.counts.invalid += 1;
+            return;
+        }
         let Ok(flat) = FlatEvent::parse(payload) else {
             self.counts.invalid += 1;
             return;
         };
         let event = self.contract.resolve(&flat);
-        if !self.contract.is_valid_fields(&event) || subject_matches(&event, subject, self.prefix_tokens).is_err() {
+        if !self
+            .contract
+            .accepts_event(&event, subject, self.prefix_tokens, published_ms)
+        {
             self.counts.invalid += 1;
             return;
         }
@@ -227,11 +227,6 @@ impl RawAggregator {
             self.counts.invalid += 1;
             return;
         };
-        // The watermark advances with every event read, in arrival order, as RisingWave's does.
-        let behind = self
-            .watermark_ms
-            .is_some_and(|delay| ts_ms < self.max_ts.saturating_sub(delay));
-        self.max_ts = self.max_ts.max(ts_ms);
         let day = ts_ms.div_euclid(DAY_MS);
         let site = text(&site);
         if day < self.first_day
@@ -243,50 +238,33 @@ impl RawAggregator {
         }
         self.counts.counted += 1;
         let slot = self.slot(day, site, text(&device_type), text(&device_id), text(&metric));
-        let group = &mut self.slots[slot];
-        group.raw.add(value);
-        if self.watermark_ms.is_some() {
-            if behind {
-                self.counts.behind_watermark += 1;
-            } else {
-                group.stream.add(value);
-            }
-        }
+        self.slots[slot].raw.add(value);
     }
 
-    /// The raw groups, and (with a watermark) the groups as the stream can see them.
-    pub fn finish(self) -> (LegGroups, Option<LegGroups>, RawCounts) {
+    /// The groups of valid events, which the batch and the stream legs must both match.
+    pub fn finish(self) -> (LegGroups, RawCounts) {
         let mut names = vec![""; self.names.len()];
         for (name, id) in &self.names {
             names[*id as usize] = name;
         }
-        // Slots exist only for counted events; the stream sees a group once one was on time.
-        let resolve = |stream: bool| {
-            let mut leg = LegGroups::default();
-            for slot in &self.slots {
-                let acc = if stream { &slot.stream } else { &slot.raw };
-                if acc.count == 0 {
-                    continue;
-                }
-                let (day, site, device_type, device_id, metric) = slot.key;
-                leg.groups.insert(
-                    GroupKey {
-                        day,
-                        site: names[site as usize].to_string(),
-                        device_id: names[device_id as usize].to_string(),
-                        metric: names[metric as usize].to_string(),
-                    },
-                    Group {
-                        device_type: names[device_type as usize].to_string(),
-                        stats: acc.stats(),
-                    },
-                );
-            }
-            leg
-        };
-        let raw = resolve(false);
-        let stream = self.watermark_ms.map(|_| resolve(true));
-        (raw, stream, self.counts)
+        // Slots exist only for counted events.
+        let mut leg = LegGroups::default();
+        for slot in &self.slots {
+            let (day, site, device_type, device_id, metric) = slot.key;
+            leg.groups.insert(
+                GroupKey {
+                    day,
+                    site: names[site as usize].to_string(),
+                    device_id: names[device_id as usize].to_string(),
+                    metric: names[metric as usize].to_string(),
+                },
+                Group {
+                    device_type: names[device_type as usize].to_string(),
+                    stats: slot.raw.stats(),
+                },
+            );
+        }
+        (leg, self.counts)
     }
 }
 
@@ -401,54 +379,53 @@ mod tests {
         let spec = spec();
         let contract = FastContract::for_spec(&spec);
         let day = crate::sample::days_from_civil("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(contract, "iot", (day, day + 1), None, Some(5_000));
+        let mut raw = RawAggregator::new(contract, "iot", (day, day + 1), None);
         let event = |ts: &str, value: f64| {
             format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"{ts}","value":{value},"seq":1,"firmware_version":"1"}}"#
             )
         };
         let subject = "iot.berlin.press.oil_temperature";
-        raw.push(subject, event("2024-10-04T10:00:00Z", 10.0).as_bytes());
-        raw.push(subject, event("2024-10-04T10:00:10Z", 30.0).as_bytes());
-        // Eight seconds behind the newest event: past the 5 s watermark.
-        raw.push(subject, event("2024-10-04T10:00:02Z", 20.0).as_bytes());
-        raw.push(subject, event("2024-10-06T00:00:00Z", 1.0).as_bytes());
+        let published = parse_rfc3339_ms("2024-10-04T10:00:30Z").unwrap();
+        raw.push(subject, event("2024-10-04T10:00:00Z", 10.0).as_bytes(), published);
+        raw.push(subject, event("2024-10-04T10:00:10Z", 30.0).as_bytes(), published);
+        // Hours late: still counted, by the stream as by the batch (no watermark drops it).
+        raw.push(subject, event("2024-10-04T02:00:02Z", 20.0).as_bytes(), published);
+        // Within the 5 minutes of clock skew the spec tolerates: counted.
+        raw.push(subject, event("2024-10-04T10:04:00Z", 20.0).as_bytes(), published);
+        // Beyond it: a device with a wrong clock, dead-lettered.
+        raw.push(subject, event("2024-10-04T10:06:00Z", 20.0).as_bytes(), published);
+        raw.push(subject, event("2024-10-06T00:00:00Z", 1.0).as_bytes(), i64::MAX / 2);
         raw.push(
             "iot.lyon.press.oil_temperature",
             event("2024-10-04T10:00:00Z", 1.0).as_bytes(),
+            published,
         );
-        raw.push(subject, event("2024-10-04T10:00:00Z", 999.0).as_bytes());
-        raw.push(subject, b"{\"truncated");
-        let (groups, stream, counts) = raw.finish();
+        raw.push(subject, event("2024-10-04T10:00:00Z", 999.0).as_bytes(), published);
+        raw.push(subject, b"{\"truncated", published);
+        let (groups, counts) = raw.finish();
         assert_eq!(
-            (
-                counts.read,
-                counts.counted,
-                counts.invalid,
-                counts.outside,
-                counts.behind_watermark
-            ),
-            (7, 3, 3, 1, 1)
+            (counts.read, counts.counted, counts.invalid, counts.outside),
+            (9, 4, 4, 1)
         );
         let group = groups.groups.values().next().unwrap();
         assert_eq!(groups.groups.len(), 1);
         assert_eq!(
             group.stats,
             Stats {
-                count: 3,
+                count: 4,
                 min: 10.0,
                 max: 30.0,
                 avg: 20.0
             }
         );
-        assert_eq!(stream.unwrap().groups.values().next().unwrap().stats.count, 2);
     }
 
     #[test]
     fn a_device_that_changes_site_metric_or_day_gets_its_own_groups() {
         let spec = spec();
         let day = crate::sample::days_from_civil("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day + 1), None, None);
+        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day + 1), None);
         let event = |date: &str, site: &str, metric: &str, value: f64| {
             let payload = format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"{date}T10:00:00Z","value":{value},"firmware_version":"1"}}"#
@@ -467,9 +444,9 @@ mod tests {
             ("2024-10-05", "berlin", "oil_temperature", 70.0),
         ] {
             let (subject, payload) = event(date, site, metric, value);
-            raw.push(&subject, payload.as_bytes());
+            raw.push(&subject, payload.as_bytes(), i64::MAX / 2);
         }
-        let (groups, _, counts) = raw.finish();
+        let (groups, counts) = raw.finish();
         assert_eq!(counts.counted, 9);
         let stats = |day: i64, site: &str, metric: &str| {
             groups

@@ -61,6 +61,20 @@ pub const ENVELOPE_FIELDS: &[EnvelopeField] = &[
     },
 ];
 
+/// Columns iotctl's RisingWave views carry beside the contract's fields (the classification
+/// in `sql/risingwave/classify.sql.j2`, the replay view): an extra field named like one would be
+/// a column named twice, which RisingWave refuses.
+pub const GENERATED_COLUMNS: &[(&str, &str)] = &[
+    ("payload", "the ingestion table's raw message"),
+    ("nats_subject", "the message's NATS subject"),
+    ("received_at", "when RisingWave read the event"),
+    ("body_text", "the payload decoded as UTF-8"),
+    ("body", "the payload parsed as JSON"),
+    ("reject_reason", "why the event was dead-lettered"),
+    ("late", "whether the event arrived after the allowed lateness"),
+    ("copy", "the replay view's copy number of an event"),
+];
+
 /// A field of the telemetry event as every renderer sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventField {

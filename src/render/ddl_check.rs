@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ddl_rules::{check_intervals, check_unique_columns};
+use super::ddl_rules::{check_intervals, check_select_list, check_table_shape, check_unique_columns};
 use crate::reference;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -276,43 +276,7 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
         });
     }
     if c.try_keywords(&["TABLE"]) {
-        c.keywords(&["IF", "NOT", "EXISTS"])?;
-        let name = c.name()?;
-        let columns = c.group()?.to_vec();
-        let watermark = columns.iter().any(|t| is_kw(Some(t), "WATERMARK"));
-        let append_only = c.try_keywords(&["APPEND", "ONLY"]);
-        if watermark && !append_only {
-            return Err("a table with a WATERMARK must be APPEND ONLY".into());
-        }
-        let mut included = Vec::new();
-        while c.try_keywords(&["INCLUDE"]) {
-            let Some(Token::Word(what)) = c.peek().cloned() else {
-                return Err("expected what to INCLUDE".into());
-            };
-            if !["subject", "payload", "offset", "partition"].contains(&what.to_ascii_lowercase().as_str()) {
-                return Err(format!("the nats connector cannot INCLUDE `{what}`"));
-            }
-            c.at += 1;
-            if c.try_keywords(&["AS"]) {
-                let alias = c.peek().cloned();
-                c.name()?;
-                if let Some(Token::Word(alias)) = alias {
-                    included.push(alias.to_ascii_lowercase());
-                } else if let Some(Token::QuotedIdent(alias)) = alias {
-                    included.push(alias);
-                }
-            }
-        }
-        check_unique_columns(&columns, &included)?;
-        let options = c.with_options()?;
-        c.keywords(&["FORMAT", "PLAIN", "ENCODE", "JSON"])?;
-        c.end()?;
-        check_nats_source(&options)?;
-        return Ok(CheckedStatement {
-            kind: "table",
-            name,
-            options,
-        });
+        return check_table(&mut c);
     }
     if c.try_keywords(&["MATERIALIZED", "VIEW"]) {
         c.keywords(&["IF", "NOT", "EXISTS"])?;
@@ -321,7 +285,9 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
         if !(is_kw(c.peek(), "SELECT") || is_kw(c.peek(), "WITH")) {
             return Err(format!("expected a query after AS, found `{}`", c.describe()));
         }
-        // The query itself is checked by RisingWave; here only its parentheses balance.
+        // The query itself is checked by RisingWave; here its parentheses balance and its
+        // output columns are named once.
+        check_select_list(&tokens[c.at..])?;
         let mut depth: i64 = 0;
         for token in &tokens[c.at..] {
             match token {
@@ -343,27 +309,99 @@ pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
         });
     }
     if c.try_keywords(&["SINK"]) {
-        c.keywords(&["IF", "NOT", "EXISTS"])?;
-        let name = c.name()?;
-        c.keywords(&["FROM"])?;
-        c.name()?;
-        let options = c.with_options()?;
-        if is_kw(c.peek(), "FORMAT") {
-            return Err("RisingWave's nats and postgres sinks reject a FORMAT clause".into());
-        }
-        c.end()?;
-        match options.get("connector").map(String::as_str) {
-            Some("nats") => check_nats_sink(&options)?,
-            Some("postgres") => check_postgres_sink(&options)?,
-            other => return Err(format!("unexpected sink connector {other:?}")),
-        }
-        return Ok(CheckedStatement {
-            kind: "sink",
-            name,
-            options,
-        });
+        return check_sink(&mut c);
     }
     Err(format!("not a statement form iotctl renders: `{}`", c.describe()))
+}
+
+/// `CREATE TABLE IF NOT EXISTS name (columns) [APPEND ONLY] [INCLUDE …] WITH (…) FORMAT PLAIN
+/// ENCODE JSON|BYTES;`, a NATS table.
+fn check_table(c: &mut Cursor) -> Result<CheckedStatement, String> {
+    c.keywords(&["IF", "NOT", "EXISTS"])?;
+    let name = c.name()?;
+    let columns = c.group()?.to_vec();
+    let watermark = columns.iter().any(|t| is_kw(Some(t), "WATERMARK"));
+    let append_only = c.try_keywords(&["APPEND", "ONLY"]);
+    if watermark && !append_only {
+        return Err("a table with a WATERMARK must be APPEND ONLY".into());
+    }
+    let (mut included, mut includes) = (Vec::new(), Vec::new());
+    while c.try_keywords(&["INCLUDE"]) {
+        let Some(Token::Word(what)) = c.peek().cloned() else {
+            return Err("expected what to INCLUDE".into());
+        };
+        if !["subject", "payload", "offset", "partition"].contains(&what.to_ascii_lowercase().as_str()) {
+            return Err(format!("the nats connector cannot INCLUDE `{what}`"));
+        }
+        c.at += 1;
+        if c.try_keywords(&["AS"]) {
+            match c.peek().cloned() {
+                Some(Token::Word(alias)) => included.push(alias.to_ascii_lowercase()),
+                Some(Token::QuotedIdent(alias)) => included.push(alias),
+                _ => {}
+            }
+            c.name()?;
+        }
+        includes.push(what);
+    }
+    check_unique_columns(&columns, &included)?;
+    let options = c.with_options()?;
+    c.keywords(&["FORMAT", "PLAIN", "ENCODE"])?;
+    let encode = match c.peek() {
+        Some(Token::Word(w)) if ["JSON", "BYTES"].contains(&w.to_ascii_uppercase().as_str()) => w.clone(),
+        _ => return Err(format!("expected ENCODE JSON or BYTES at `{}`", c.describe())),
+    };
+    c.at += 1;
+    c.end()?;
+    let includes: Vec<&str> = includes.iter().map(String::as_str).collect();
+    check_table_shape(&columns, &includes, &encode)?;
+    check_nats_source(&options)?;
+    Ok(CheckedStatement {
+        kind: "table",
+        name,
+        options,
+    })
+}
+
+/// `CREATE SINK IF NOT EXISTS name FROM relation WITH (…);` or `… AS SELECT … WITH (…);`.
+fn check_sink(c: &mut Cursor) -> Result<CheckedStatement, String> {
+    c.keywords(&["IF", "NOT", "EXISTS"])?;
+    let name = c.name()?;
+    if c.try_keywords(&["AS"]) {
+        if !is_kw(c.peek(), "SELECT") {
+            return Err(format!("expected a SELECT after AS, found `{}`", c.describe()));
+        }
+        // The query runs to the last top-level WITH, which opens the options.
+        let mut depth: i64 = 0;
+        let mut options_at = None;
+        for (at, token) in c.tokens.iter().enumerate().skip(c.at) {
+            match token {
+                Token::Punct('(') => depth += 1,
+                Token::Punct(')') => depth -= 1,
+                _ if depth == 0 && is_kw(Some(token), "WITH") => options_at = Some(at),
+                _ => {}
+            }
+        }
+        c.at = options_at.ok_or("a sink's query must be followed by WITH (…)")?;
+    } else {
+        c.keywords(&["FROM"])?;
+        c.name()?;
+    }
+    let options = c.with_options()?;
+    if is_kw(c.peek(), "FORMAT") {
+        return Err("RisingWave's nats and postgres sinks reject a FORMAT clause".into());
+    }
+    c.end()?;
+    match options.get("connector").map(String::as_str) {
+        Some("nats") => check_nats_sink(&options)?,
+        Some("postgres") => check_postgres_sink(&options)?,
+        other => return Err(format!("unexpected sink connector {other:?}")),
+    }
+    Ok(CheckedStatement {
+        kind: "sink",
+        name,
+        options,
+    })
 }
 
 fn require(options: &BTreeMap<String, String>, keys: &[&str]) -> Result<(), String> {
@@ -467,10 +505,24 @@ mod tests {
 
     #[test]
     fn accepts_documented_forms() {
-        let table = "CREATE TABLE IF NOT EXISTS iot.t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY INCLUDE subject AS s WITH (connector = 'nats', server_url = 'nats://a:4222', subject = 'iot.>', connect_mode = 'plain', stream = 'S', consumer.durable_name = 'd') FORMAT PLAIN ENCODE JSON;";
-        assert_eq!(check_statement(table).unwrap().kind, "table");
+        let nats = "WITH (connector = 'nats', server_url = 'nats://a:4222', subject = 'iot.>', connect_mode = 'plain', stream = 'S', consumer.durable_name = 'd')";
+        for table in [
+            format!(
+                "CREATE TABLE IF NOT EXISTS iot.t (payload BYTEA, received_at TIMESTAMPTZ AS proctime()) APPEND ONLY INCLUDE subject AS s {nats} FORMAT PLAIN ENCODE BYTES;"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS iot.t (p BYTEA, at TIMESTAMPTZ AS proctime(), WATERMARK FOR at AS at - INTERVAL '1 second') APPEND ONLY {nats} FORMAT PLAIN ENCODE BYTES;"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS iot.t (ts TIMESTAMPTZ, v VARCHAR) APPEND ONLY INCLUDE payload AS raw {nats} FORMAT PLAIN ENCODE JSON;"
+            ),
+        ] {
+            assert_eq!(check_statement(&table).unwrap().kind, "table", "{table}");
+        }
         let sink = "CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only', snapshot = 'false');";
         assert_eq!(check_statement(sink).unwrap().kind, "sink");
+        let query_sink = "CREATE SINK IF NOT EXISTS iot.s AS SELECT a, (b) FROM iot.v WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'a');";
+        assert_eq!(check_statement(query_sink).unwrap().kind, "sink");
     }
 
     #[test]
@@ -521,6 +573,31 @@ mod tests {
             (
                 "CREATE TABLE IF NOT EXISTS t (a VARCHAR, raw_payload VARCHAR) APPEND ONLY INCLUDE payload AS raw_payload WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",
                 "defined twice",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a VARCHAR) APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE BYTES;",
+                "one BYTEA",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a BYTEA, b BYTEA) APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE BYTES;",
+                "one BYTEA",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a BYTEA) APPEND ONLY INCLUDE payload AS p WITH (connector = 'nats') FORMAT PLAIN ENCODE BYTES;",
+                "INCLUDE payload",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",
+                "drops rows",
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS t (a BYTEA) APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE AVRO;",
+                "ENCODE JSON or BYTES",
+            ),
+            ("CREATE SINK IF NOT EXISTS s AS SELECT a FROM v;", "WITH"),
+            (
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT a, t.b, f(x) AS B FROM (SELECT a, b, b FROM t) AS t;",
+                "`b` specified more than once",
             ),
         ];
         for (sql, expected) in cases {

@@ -1,5 +1,6 @@
 //! What RisingWave refuses beyond a statement's shape: interval literals its parser cannot read,
-//! a column named twice, a bytea function applied to an included payload (jsonb). Each rule
+//! a column named twice, a table shape its binder refuses (ENCODE BYTES) or a watermark that
+//! drops rows unseen, a bytea function applied to an included payload (jsonb). Each rule
 //! comes from a failure iotctl once rendered; docs/risingwave.md names the RisingWave source
 //! behind each.
 
@@ -91,33 +92,125 @@ fn bound_name(token: &Token) -> Option<String> {
     }
 }
 
+/// The items of a CREATE TABLE column list, split at its top-level commas.
+fn column_items(columns: &[Token]) -> Vec<&[Token]> {
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (at, token) in columns.iter().enumerate() {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            Token::Punct(',') if depth == 0 => {
+                items.push(&columns[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&columns[start..]);
+    items.retain(|item| !item.is_empty());
+    items
+}
+
+fn is_constraint(item: &[Token]) -> bool {
+    ["WATERMARK", "PRIMARY", "CONSTRAINT"]
+        .iter()
+        .any(|k| is_kw(item.first(), k))
+}
+
+/// A generated column: `name TYPE AS expression`.
+fn is_generated(item: &[Token]) -> bool {
+    item.iter().skip(2).any(|t| is_kw(Some(t), "AS"))
+}
+
 /// The column names of a CREATE TABLE column list (constraints and watermarks skipped) and its
 /// INCLUDE aliases: each may appear once.
 pub(super) fn check_unique_columns(columns: &[Token], included: &[String]) -> Result<(), String> {
     let mut seen = BTreeSet::new();
-    let mut depth = 0;
-    let mut at_item_start = true;
-    let mut names = Vec::new();
-    for token in columns {
-        if at_item_start && depth == 0 {
-            let constraint = ["WATERMARK", "PRIMARY", "CONSTRAINT"]
-                .iter()
-                .any(|k| is_kw(Some(token), k));
-            if !constraint && let Some(name) = bound_name(token) {
-                names.push(name);
-            }
+    let names = column_items(columns)
+        .into_iter()
+        .filter(|item| !is_constraint(item))
+        .filter_map(|item| bound_name(&item[0]));
+    for name in names.chain(included.iter().cloned()) {
+        if !seen.insert(name.clone()) {
+            return Err(format!("column `{name}` is defined twice"));
         }
-        at_item_start = false;
+    }
+    Ok(())
+}
+
+/// The output columns of a view's query, from its first select list: RisingWave refuses a
+/// name twice (src/frontend/src/optimizer/plan_node/derive.rs, "column … specified more than
+/// once"). `*` and unnamed expressions are skipped: their names come from elsewhere.
+pub(super) fn check_select_list(query: &[Token]) -> Result<(), String> {
+    let Some(select) = query.iter().position(|t| is_kw(Some(t), "SELECT")) else {
+        return Ok(());
+    };
+    let mut depth = 0;
+    let mut end = query.len();
+    for (at, token) in query.iter().enumerate().skip(select + 1) {
         match token {
             Token::Punct('(') => depth += 1,
             Token::Punct(')') => depth -= 1,
-            Token::Punct(',') if depth == 0 => at_item_start = true,
+            _ if depth == 0 && is_kw(Some(token), "FROM") => {
+                end = at;
+                break;
+            }
             _ => {}
         }
     }
-    for name in names.into_iter().chain(included.iter().cloned()) {
-        if !seen.insert(name.clone()) {
-            return Err(format!("column `{name}` is defined twice"));
+    let mut seen = BTreeSet::new();
+    for item in column_items(&query[select + 1..end]) {
+        let alias = item
+            .windows(2)
+            .rev()
+            .find(|w| is_kw(Some(&w[0]), "AS"))
+            .and_then(|w| bound_name(&w[1]));
+        let name = alias.or_else(|| match item {
+            [Token::Word(word)] => word.rsplit('.').next().map(str::to_ascii_lowercase),
+            [Token::QuotedIdent(name)] => Some(name.clone()),
+            _ => None,
+        });
+        if let Some(name) = name
+            && !seen.insert(name.clone())
+        {
+            return Err(format!(
+                "column `{name}` specified more than once in the view's select list"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What RisingWave's table binder refuses, or its executors silently filter, in a NATS table:
+/// - `ENCODE BYTES` takes exactly one non-generated column, of type BYTEA
+///   (src/frontend/src/handler/create_source.rs, "ENCODE BYTES only accepts one BYTEA type
+///   column"), and no `INCLUDE payload` (e2e_test/source_legacy/basic/kafka.slt);
+/// - a `WATERMARK` drops every row below it and every row whose column is NULL
+///   (src/stream/src/executor/watermark_filter.rs) before any view classifies it, so only a
+///   watermark on a column generated `AS proctime()` (never behind, never NULL) is allowed.
+pub(super) fn check_table_shape(columns: &[Token], includes: &[&str], encode: &str) -> Result<(), String> {
+    let items = column_items(columns);
+    if encode.eq_ignore_ascii_case("BYTES") {
+        let stored: Vec<_> = items.iter().filter(|i| !is_constraint(i) && !is_generated(i)).collect();
+        if stored.len() != 1 || !is_kw(stored[0].get(1), "BYTEA") {
+            return Err("ENCODE BYTES only accepts one BYTEA type column (besides generated ones)".into());
+        }
+        if includes.iter().any(|what| what.eq_ignore_ascii_case("payload")) {
+            return Err("INCLUDE payload is only allowed with ENCODE JSON".into());
+        }
+    }
+    let proctime_columns: BTreeSet<String> = items
+        .iter()
+        .filter(|item| is_generated(item) && item.iter().any(|t| is_kw(Some(t), "proctime")))
+        .filter_map(|item| bound_name(&item[0]))
+        .collect();
+    for item in items.iter().filter(|i| is_kw(i.first(), "WATERMARK")) {
+        let column = item.get(2).and_then(bound_name).unwrap_or_default();
+        if !proctime_columns.contains(&column) {
+            return Err(format!(
+                "WATERMARK FOR {column} drops rows below the watermark and rows whose {column} is NULL before any view sees them; only a proctime() column may carry one"
+            ));
         }
     }
     Ok(())

@@ -160,6 +160,10 @@ pub struct Contract {
     pub identity: Identity,
     #[serde(default)]
     pub extra_fields: Vec<ExtraField>,
+    /// How far an event's `ts` may lie ahead of the time the telemetry stream received it
+    /// before the event is dead-lettered as coming from a device with a wrong clock.
+    #[serde(default = "default_clock_skew")]
+    pub max_clock_skew: Duration,
 }
 
 impl Default for Contract {
@@ -168,8 +172,13 @@ impl Default for Contract {
             version: 1,
             identity: Identity::default(),
             extra_fields: Vec::new(),
+            max_clock_skew: default_clock_skew(),
         }
     }
+}
+
+fn default_clock_skew() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn one() -> u32 {
@@ -404,9 +413,11 @@ fn default_alert_sinks() -> Vec<AlertSink> {
 pub struct Ingestion {
     #[serde(default = "default_ingest_table")]
     pub table: Ident,
-    /// How late an event may arrive before the live aggregates discard it.
-    #[serde(default = "default_watermark")]
-    pub watermark_delay: Duration,
+    /// How long after its `ts` an event may arrive and still count as live. A later event
+    /// is valid data (counted, loaded into the warehouse) but marked late: it never pages.
+    /// `watermark_delay` is its former name: no watermark drops events any more.
+    #[serde(default = "default_lateness", alias = "watermark_delay")]
+    pub allowed_lateness: Duration,
     #[serde(default = "default_durable")]
     pub durable_consumer: StreamName,
     /// Extra connector options, checked against RisingWave's documented NATS source keys.
@@ -418,7 +429,7 @@ impl Default for Ingestion {
     fn default() -> Self {
         Ingestion {
             table: default_ingest_table(),
-            watermark_delay: default_watermark(),
+            allowed_lateness: default_lateness(),
             durable_consumer: default_durable(),
             options: Default::default(),
         }
@@ -429,7 +440,7 @@ fn default_ingest_table() -> Ident {
     Ident::new("telemetry")
 }
 
-fn default_watermark() -> Duration {
+fn default_lateness() -> Duration {
     Duration::from_secs(5)
 }
 

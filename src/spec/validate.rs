@@ -7,7 +7,7 @@ use super::duration::Duration;
 use super::load::LoadedSpec;
 use super::model::{API_VERSION, Bounds, FieldType, Metric, Spec};
 use super::names::Ident;
-use crate::render::contract_fields::ENVELOPE_FIELDS;
+use crate::render::contract_fields::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
 
 /// Checks `loaded` and returns all diagnostics (errors and warnings), in file order.
 pub fn validate(loaded: &LoadedSpec) -> Vec<Diagnostic> {
@@ -354,6 +354,14 @@ impl Checker<'_> {
             self.ident(format!("{path}.name"), &field.name);
             if let Some(envelope) = ENVELOPE_FIELDS.iter().find(|f| f.name == field.name.as_str()) {
                 self.error_help("spec::duplicate-name", format!("{path}.name"), format!("`{}` is an envelope field", envelope.name), "extra fields must not shadow the envelope (device_id, site, device_type, metric, ts, value, firmware_version, event_id, seq)");
+            }
+            if let Some((name, what)) = GENERATED_COLUMNS.iter().find(|(name, _)| *name == field.name.as_str()) {
+                self.error_help(
+                    "spec::duplicate-name",
+                    format!("{path}.name"),
+                    format!("`{name}` is a column iotctl generates in the RisingWave views ({what})"),
+                    "rename the field",
+                );
             }
             if let Some(values) = &field.allowed {
                 if field.field_type != FieldType::String {

@@ -206,23 +206,16 @@ impl Checker<'_> {
                 format!("invalid consumer name: {why}"),
             );
         }
-        if rw.ingestion.watermark_delay.is_zero() {
+        let lateness = rw.ingestion.allowed_lateness;
+        if lateness < spec.slo.alert_latency_p99 {
             self.warning(
-                "spec::watermark",
-                "risingwave.ingestion.watermark_delay",
-                "watermark delay 0 drops every event that arrives out of order",
-                "allow a few seconds, e.g. `5s`",
-            );
-        }
-        if rw.ingestion.watermark_delay > spec.slo.alert_latency_p99 * 60 {
-            self.warning(
-                "spec::watermark",
-                "risingwave.ingestion.watermark_delay",
+                "spec::lateness",
+                "risingwave.ingestion.allowed_lateness",
                 format!(
-                    "watermark delay {} holds windows open far longer than the alert latency SLO {}",
-                    rw.ingestion.watermark_delay, spec.slo.alert_latency_p99
+                    "allowed lateness {lateness} is below the alert latency SLO {}: a reading delivered within the SLO could count as late, and late readings never page",
+                    spec.slo.alert_latency_p99
                 ),
-                "closed-window results wait for the watermark",
+                "allow a few seconds, e.g. `5s`",
             );
         }
         for key in rw.ingestion.options.keys() {

@@ -289,7 +289,7 @@ fn replay_of_a_sub_range_is_exact_idempotent_and_dead_letters_malformed_events()
                 .unwrap_or_default()
         })
         .collect();
-    assert!(reasons[0].contains("not JSON"), "{reasons:?}");
+    assert!(reasons[0].contains("not a JSON object"), "{reasons:?}");
     assert!(reasons[1].contains("/value"), "{reasons:?}");
     assert!(reasons[2].contains("does not match subject"), "{reasons:?}");
     for (subject, _, headers) in &dead {

@@ -19,29 +19,26 @@ fn risingwave_url() -> String {
         .unwrap_or_else(|| panic!("{NEEDS_RISINGWAVE}"))
 }
 
-#[test]
-// Ignored, not skipped by an early return: no RisingWave can run on these machines, and a test
-// that returns early would be counted as passed. scripts/test.sh runs it when one is configured.
-#[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
-fn risingwave_accepts_the_rendered_views_and_sinks() {
-    let url = risingwave_url();
-    // Parse every materialized view's query with EXPLAIN against a plain table of the same
-    // shape, in a throwaway schema: this proves RisingWave accepts the SQL iotctl renders
-    // without needing NATS or the warehouse.
+/// The factory pipeline's views in a throwaway schema over plain tables of the shapes the
+/// connector tables have (no NATS needed): the ingestion table's raw bytes and generated
+/// `received_at`, with `nats_subject` as an ordinary column that INSERT fills.
+fn views_over_plain_tables(schema: &str) -> String {
     let (_, rendering) = render_example("factory");
-    let schema = format!("iotctl_e2e_{}", std::process::id());
-    let table = rendering.risingwave.iter().find(|o| o.name == "telemetry").unwrap();
-    let columns: String = table
+    let replay = rendering
+        .risingwave
+        .iter()
+        .find(|o| o.name == "telemetry_replay")
+        .unwrap();
+    let replay_columns: String = replay
         .ddl
         .lines()
         .skip_while(|l| !l.starts_with("CREATE TABLE"))
         .skip(1)
-        .take_while(|l| !l.trim_start().starts_with("WATERMARK"))
+        .take_while(|l| !l.starts_with(')'))
         .collect::<Vec<_>>()
         .join("\n");
-    // INCLUDE payload is jsonb (src/connector/src/parser/additional_columns.rs).
     let mut script = format!(
-        "CREATE SCHEMA {schema};\nCREATE TABLE {schema}.telemetry (\n{columns}\n    nats_subject VARCHAR,\n    raw_payload JSONB,\n    WATERMARK FOR ts AS ts - INTERVAL '5 seconds'\n) APPEND ONLY;\nCREATE TABLE {schema}.telemetry_replay (\n{columns}\n    nats_subject VARCHAR\n) APPEND ONLY;\n"
+        "CREATE SCHEMA {schema};\nCREATE TABLE {schema}.telemetry (payload BYTEA, nats_subject VARCHAR, received_at TIMESTAMPTZ AS proctime()) APPEND ONLY;\nCREATE TABLE {schema}.telemetry_replay (\n{replay_columns},\n    nats_subject VARCHAR\n) APPEND ONLY;\n"
     );
     for object in rendering
         .risingwave
@@ -51,6 +48,33 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
         script.push_str(&object.ddl.replace("factory.", &format!("{schema}.")));
         script.push('\n');
     }
+    script
+}
+
+fn psql(url: &str, script: &str) -> String {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-F", "|"])
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "RisingWave refused the script:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+// Ignored, not skipped by an early return: no RisingWave can run on these machines, and a test
+// that returns early would be counted as passed. scripts/test.sh runs it when one is configured.
+#[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
+fn risingwave_accepts_the_rendered_views_and_sinks() {
+    let url = risingwave_url();
+    let schema = format!("iotctl_e2e_{}", std::process::id());
+    let mut script = views_over_plain_tables(&schema);
     // reconcile's stream-leg query runs against the daily view.
     let (loaded, _) = render_example("factory");
     let day = iotctl::reconcile::parse_day("2026-01-01").unwrap();
@@ -58,17 +82,69 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
     script.push_str(&query.replace("factory.", &format!("{schema}.")));
     script.push_str(";\n");
     script.push_str(&format!("DROP SCHEMA {schema} CASCADE;\n"));
-    let output = Command::new("psql")
-        .arg(&url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q"])
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("psql runs");
+    psql(&url, &script);
+}
+
+/// Every hostile message inserted as raw bytes ends in exactly one place, as iotctl's own check
+/// classifies it (tests/contracts.rs holds iotctl to the same cases): valid (late or not), or
+/// rejected with its reason; the accounting view adds up to the rows read.
+#[test]
+// Ignored for the same reason as the test above: it needs a real RisingWave.
+#[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
+fn risingwave_classifies_every_hostile_message_like_iotctl() {
+    let url = risingwave_url();
+    let schema = format!("iotctl_e2e_classify_{}", std::process::id());
+    let cases = super::common::hostile_cases(time::OffsetDateTime::now_utc());
+    let mut script = views_over_plain_tables(&schema);
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let rows: Vec<String> = cases
+        .iter()
+        .map(|c| format!("(decode('{}', 'hex'), '{}')", hex(&c.payload), c.subject))
+        .collect();
+    script.push_str(&format!(
+        "INSERT INTO {schema}.telemetry (payload, nats_subject) VALUES {};\nFLUSH;\n",
+        rows.join(", ")
+    ));
+    script.push_str(&format!(
+        "SELECT 'valid', event_id, late FROM {schema}.valid_telemetry;\n\
+         SELECT 'rejected', encode(convert_to(coalesce(payload, ''), 'UTF8'), 'hex'), payload_base64, reject_reason FROM {schema}.rejected_telemetry;\n\
+         SELECT 'total', sum(events) FROM {schema}.telemetry_accounting;\n"
+    ));
+    let output = psql(&url, &script);
+    psql(&url, &format!("DROP SCHEMA {schema} CASCADE;"));
+    println!("{output}");
+    let lines: Vec<Vec<&str>> = output.lines().map(|l| l.split('|').collect()).collect();
+    for case in &cases {
+        match case.expected {
+            super::common::Expected::Valid { late } => {
+                let id = std::str::from_utf8(&case.payload).unwrap().split('"').nth(3).unwrap();
+                let late = if late { "t" } else { "f" };
+                assert!(
+                    lines.iter().any(|l| l[..] == ["valid", id, late]),
+                    "{}: not valid with late={late}:\n{output}",
+                    case.name
+                );
+            }
+            super::common::Expected::Rejected(reason) => {
+                // A UTF-8 payload comes back as its text, any other as base64.
+                let utf8 = std::str::from_utf8(&case.payload).is_ok();
+                let found = lines.iter().find(|l| {
+                    l[0] == "rejected"
+                        && if utf8 {
+                            l[1] == hex(&case.payload) && l[2].is_empty()
+                        } else {
+                            !l[2].is_empty()
+                        }
+                });
+                let found = found.unwrap_or_else(|| panic!("{}: not rejected:\n{output}", case.name));
+                assert!(found[3].contains(reason), "{}: reason `{}`", case.name, found[3]);
+            }
+        }
+    }
     assert!(
-        output.status.success(),
-        "RisingWave refused the rendered DDL:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        lines.iter().any(|l| l[..] == ["total", &cases.len().to_string()]),
+        "the accounting must add up to {} rows:\n{output}",
+        cases.len()
     );
 }
 

@@ -1,24 +1,15 @@
--- Ingestion point: every telemetry event published to fleet.eu.>.
--- APPEND ONLY with an event-time watermark of 30s; a table (not a
--- source) so that one NATS reader feeds every downstream view.
+-- Ingestion point: every message published to fleet.eu.>, as its raw bytes.
+-- ENCODE BYTES turns every message into a row, whatever it holds (the JSON parser would skip
+-- what it cannot parse), and no watermark filters rows here: the classification after this
+-- table sees every event and sends each either on or to the dead-letter stream.
+-- received_at is when RisingWave read the message: the reference of the clock-skew and
+-- lateness rules. A table (not a source), so that one NATS reader feeds every view.
 CREATE TABLE IF NOT EXISTS cold_chain.telemetry (
-    event_id VARCHAR,
-    device_id VARCHAR,
-    site VARCHAR,
-    device_type VARCHAR,
-    metric VARCHAR,
-    ts TIMESTAMPTZ,
-    value DOUBLE PRECISION,
-    seq BIGINT,
-    firmware_version VARCHAR,
-    shipment_id VARCHAR,
-    gps_fix BOOLEAN,
-    recorded_at_gateway TIMESTAMPTZ,
-    WATERMARK FOR ts AS ts - INTERVAL '30 seconds'
+    payload BYTEA,
+    received_at TIMESTAMPTZ AS proctime()
 )
 APPEND ONLY
 INCLUDE subject AS nats_subject
-INCLUDE payload AS raw_payload
 WITH (
     connector = 'nats',
     server_url = 'nats://nats-1.cold.internal:4222,nats://nats-2.cold.internal:4222',
@@ -31,4 +22,4 @@ WITH (
     consumer.ack_wait.sec = '60',
     consumer.max_ack_pending = '10000'
 )
-FORMAT PLAIN ENCODE JSON;
+FORMAT PLAIN ENCODE BYTES;

@@ -1,23 +1,15 @@
--- Ingestion point: every telemetry event published to iot.>.
--- APPEND ONLY with an event-time watermark of 5s; a table (not a
--- source) so that one NATS reader feeds every downstream view.
+-- Ingestion point: every message published to iot.>, as its raw bytes.
+-- ENCODE BYTES turns every message into a row, whatever it holds (the JSON parser would skip
+-- what it cannot parse), and no watermark filters rows here: the classification after this
+-- table sees every event and sends each either on or to the dead-letter stream.
+-- received_at is when RisingWave read the message: the reference of the clock-skew and
+-- lateness rules. A table (not a source), so that one NATS reader feeds every view.
 CREATE TABLE IF NOT EXISTS factory.telemetry (
-    event_id VARCHAR,
-    device_id VARCHAR,
-    site VARCHAR,
-    device_type VARCHAR,
-    metric VARCHAR,
-    ts TIMESTAMPTZ,
-    value DOUBLE PRECISION,
-    seq BIGINT,
-    firmware_version VARCHAR,
-    line VARCHAR,
-    operating_mode VARCHAR,
-    WATERMARK FOR ts AS ts - INTERVAL '5 seconds'
+    payload BYTEA,
+    received_at TIMESTAMPTZ AS proctime()
 )
 APPEND ONLY
 INCLUDE subject AS nats_subject
-INCLUDE payload AS raw_payload
 WITH (
     connector = 'nats',
     server_url = 'nats://127.0.0.1:4222',
@@ -26,4 +18,4 @@ WITH (
     stream = 'FACTORY_TELEMETRY',
     consumer.durable_name = 'factory_risingwave'
 )
-FORMAT PLAIN ENCODE JSON;
+FORMAT PLAIN ENCODE BYTES;

@@ -1,5 +1,7 @@
--- Events that satisfy contract v1: what aggregates, alerts and the
--- warehouse see. Everything else goes to rejected_telemetry and on to the dead-letter stream.
+-- Events that satisfy contract v1: what aggregates, alerts and the warehouse
+-- see. Everything else is in rejected_telemetry, on its way to the dead-letter stream.
+-- A late event (ts more than 5s before received_at) is valid data: it
+-- is counted and loaded, and marked late so that it never pages.
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.valid_telemetry AS
 SELECT
     event_id,
@@ -12,34 +14,99 @@ SELECT
     seq,
     firmware_version,
     line,
-    operating_mode
+    operating_mode,
+    received_at,
+    late
 FROM (
     SELECT
         *,
         CASE
-            WHEN event_id IS NULL THEN 'missing required field event_id'
-            WHEN device_id IS NULL THEN 'missing required field device_id'
-            WHEN site IS NULL THEN 'missing required field site'
-            WHEN device_type IS NULL THEN 'missing required field device_type'
-            WHEN metric IS NULL THEN 'missing required field metric'
-            WHEN ts IS NULL THEN 'missing required field ts'
-            WHEN value IS NULL THEN 'missing required field value'
-            WHEN firmware_version IS NULL THEN 'missing required field firmware_version'
-            WHEN split_part(nats_subject, '.', 2) <> site
-                OR split_part(nats_subject, '.', 3) <> device_type
-                OR split_part(nats_subject, '.', 4) <> metric
-                THEN 'subject does not match site, device_type and metric'
+            WHEN body_text IS NULL THEN 'payload is not UTF-8'
+            WHEN body IS NULL THEN 'payload is not a JSON object'
+            WHEN position('\u0000' IN body_text) > 0 THEN 'payload contains \u0000, which the warehouse cannot store'
+            WHEN body -> 'event_id' IS NULL THEN 'missing required field event_id'
+            WHEN body -> 'device_id' IS NULL THEN 'missing required field device_id'
+            WHEN body -> 'site' IS NULL THEN 'missing required field site'
+            WHEN body -> 'device_type' IS NULL THEN 'missing required field device_type'
+            WHEN body -> 'metric' IS NULL THEN 'missing required field metric'
+            WHEN body -> 'ts' IS NULL THEN 'missing required field ts'
+            WHEN body -> 'value' IS NULL THEN 'missing required field value'
+            WHEN body -> 'firmware_version' IS NULL THEN 'missing required field firmware_version'
+            WHEN body -> 'event_id' IS NOT NULL AND event_id IS NULL THEN 'field event_id is not a string'
+            WHEN body -> 'device_id' IS NOT NULL AND device_id IS NULL THEN 'field device_id is not a string'
+            WHEN body -> 'site' IS NOT NULL AND site IS NULL THEN 'field site is not a string'
+            WHEN body -> 'device_type' IS NOT NULL AND device_type IS NULL THEN 'field device_type is not a string'
+            WHEN body -> 'metric' IS NOT NULL AND metric IS NULL THEN 'field metric is not a string'
+            WHEN body -> 'ts' IS NOT NULL AND ts IS NULL THEN 'field ts is not an RFC 3339 time with a zone'
+            WHEN body -> 'value' IS NOT NULL AND value IS NULL THEN 'field value is not a number'
+            WHEN body -> 'seq' IS NOT NULL AND seq IS NULL THEN 'field seq is not an integer'
+            WHEN body -> 'firmware_version' IS NOT NULL AND firmware_version IS NULL THEN 'field firmware_version is not a string'
+            WHEN body -> 'line' IS NOT NULL AND line IS NULL THEN 'field line is not a string'
+            WHEN body -> 'operating_mode' IS NOT NULL AND operating_mode IS NULL THEN 'field operating_mode is not a string'
+            WHEN event_id = '' THEN 'field event_id is an empty string'
+            WHEN device_id = '' THEN 'field device_id is an empty string'
+            WHEN site = '' THEN 'field site is an empty string'
+            WHEN device_type = '' THEN 'field device_type is an empty string'
+            WHEN metric = '' THEN 'field metric is an empty string'
+            WHEN firmware_version = '' THEN 'field firmware_version is an empty string'
+            WHEN line = '' THEN 'field line is an empty string'
+            WHEN operating_mode = '' THEN 'field operating_mode is an empty string'
             WHEN operating_mode NOT IN ('production', 'setup', 'maintenance', 'idle') THEN 'field operating_mode has a value outside its enum'
+            WHEN seq < 0 THEN 'field seq is negative'
+            WHEN site NOT IN ('berlin', 'lyon') THEN 'unknown site'
+            WHEN NOT (
+                (device_type = 'press' AND metric = 'oil_temperature') OR
+                (device_type = 'press' AND metric = 'hydraulic_pressure') OR
+                (device_type = 'press' AND metric = 'stroke_count') OR
+                (device_type = 'cnc_mill' AND metric = 'spindle_vibration') OR
+                (device_type = 'cnc_mill' AND metric = 'spindle_load') OR
+                (device_type = 'compressor' AND metric = 'discharge_pressure') OR
+                (device_type = 'compressor' AND metric = 'motor_current')
+            ) THEN 'unknown device type or metric'
             WHEN NOT (
                 (device_type = 'press' AND metric = 'oil_temperature' AND value BETWEEN -20.0 AND 150.0) OR
                 (device_type = 'press' AND metric = 'hydraulic_pressure' AND value BETWEEN 0.0 AND 400.0) OR
-                (device_type = 'press' AND metric = 'stroke_count' AND value BETWEEN 0.0 AND 100000.0) OR
+                (device_type = 'press' AND metric = 'stroke_count' AND value BETWEEN 0.0 AND 100000.0 AND value = round(value)) OR
                 (device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND value BETWEEN 0.0 AND 50.0) OR
                 (device_type = 'cnc_mill' AND metric = 'spindle_load' AND value BETWEEN 0.0 AND 150.0) OR
                 (device_type = 'compressor' AND metric = 'discharge_pressure' AND value BETWEEN 0.0 AND 16.0) OR
                 (device_type = 'compressor' AND metric = 'motor_current' AND value BETWEEN 0.0 AND 400.0)
-            ) THEN 'unknown metric or value outside its valid range'
-        END AS reject_reason
-    FROM factory.telemetry
-) AS checked
+            ) THEN 'value outside the metric''s valid range'
+            WHEN split_part(nats_subject, '.', 2) <> site
+                OR split_part(nats_subject, '.', 3) <> device_type
+                OR split_part(nats_subject, '.', 4) <> metric
+                OR split_part(nats_subject, '.', 5) <> ''
+                THEN 'subject does not match site, device_type and metric'
+            WHEN ts > received_at + INTERVAL '5 minutes' THEN 'ts is more than 5m ahead of the time the event was received'
+        END AS reject_reason,
+        ts < received_at - INTERVAL '5 seconds' AS late
+    FROM (
+        SELECT
+            nats_subject,
+            received_at,
+            payload,
+            body_text,
+            body,
+            CASE WHEN jsonb_typeof(body -> 'event_id') = 'string' THEN body ->> 'event_id' END AS event_id,
+            CASE WHEN jsonb_typeof(body -> 'device_id') = 'string' THEN body ->> 'device_id' END AS device_id,
+            CASE WHEN jsonb_typeof(body -> 'site') = 'string' THEN body ->> 'site' END AS site,
+            CASE WHEN jsonb_typeof(body -> 'device_type') = 'string' THEN body ->> 'device_type' END AS device_type,
+            CASE WHEN jsonb_typeof(body -> 'metric') = 'string' THEN body ->> 'metric' END AS metric,
+            CASE WHEN jsonb_typeof(body -> 'ts') = 'string' AND (body ->> 'ts') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN CAST(body ->> 'ts' AS TIMESTAMPTZ) END AS ts,
+            CASE WHEN jsonb_typeof(body -> 'value') = 'number' THEN CAST(body -> 'value' AS DOUBLE PRECISION) END AS value,
+            CASE WHEN jsonb_typeof(body -> 'seq') = 'number' AND CAST(body -> 'seq' AS DOUBLE PRECISION) = round(CAST(body -> 'seq' AS DOUBLE PRECISION)) THEN CAST(CAST(body -> 'seq' AS DOUBLE PRECISION) AS BIGINT) END AS seq,
+            CASE WHEN jsonb_typeof(body -> 'firmware_version') = 'string' THEN body ->> 'firmware_version' END AS firmware_version,
+            CASE WHEN jsonb_typeof(body -> 'line') = 'string' THEN body ->> 'line' END AS line,
+            CASE WHEN jsonb_typeof(body -> 'operating_mode') = 'string' THEN body ->> 'operating_mode' END AS operating_mode
+        FROM (
+            SELECT
+                *,
+                CASE WHEN body_text IS JSON OBJECT THEN CAST(body_text AS JSONB) END AS body
+            FROM (
+                SELECT nats_subject, received_at, payload, convert_from(payload, 'UTF8') AS body_text
+                FROM factory.telemetry
+            ) AS decoded
+        ) AS parsed
+    ) AS typed
+) AS classified
 WHERE reject_reason IS NULL;

@@ -1,4 +1,5 @@
--- Readings beyond a warning or critical threshold; critical wins when both apply.
+-- Readings beyond a warning or critical threshold; critical wins when both apply. Late
+-- readings (and replayed history, which never reaches this view) do not page.
 CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.threshold_breaches AS
 SELECT
     device_id || ':' || metric || ':' || CAST(seq AS VARCHAR) AS alert_key,
@@ -21,7 +22,7 @@ SELECT
         WHEN value < 1.0 THEN CAST(1.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM cold_chain.valid_telemetry
-WHERE device_type = 'reefer' AND metric = 'cargo_temperature'
+WHERE device_type = 'reefer' AND metric = 'cargo_temperature' AND NOT late
     AND (value > 8.0 OR value < -0.5 OR value > 6.0 OR value < 1.0)
 UNION ALL
 SELECT
@@ -41,7 +42,7 @@ SELECT
         WHEN value < 11.8 THEN CAST(11.8 AS DOUBLE PRECISION)
     END AS threshold
 FROM cold_chain.valid_telemetry
-WHERE device_type = 'reefer' AND metric = 'battery_voltage'
+WHERE device_type = 'reefer' AND metric = 'battery_voltage' AND NOT late
     AND (value < 11.0 OR value < 11.8)
 UNION ALL
 SELECT
@@ -65,7 +66,7 @@ SELECT
         WHEN value < 2.0 THEN CAST(2.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM cold_chain.valid_telemetry
-WHERE device_type = 'cold_room' AND metric = 'air_temperature'
+WHERE device_type = 'cold_room' AND metric = 'air_temperature' AND NOT late
     AND (value > 8.0 OR value < 0.0 OR value > 6.0 OR value < 2.0)
 UNION ALL
 SELECT
@@ -83,5 +84,5 @@ SELECT
         WHEN value > 85.0 THEN CAST(85.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM cold_chain.valid_telemetry
-WHERE device_type = 'cold_room' AND metric = 'humidity'
+WHERE device_type = 'cold_room' AND metric = 'humidity' AND NOT late
     AND (value > 85.0);

@@ -1,4 +1,5 @@
--- Readings beyond a warning or critical threshold; critical wins when both apply.
+-- Readings beyond a warning or critical threshold; critical wins when both apply. Late
+-- readings (and replayed history, which never reaches this view) do not page.
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.threshold_breaches AS
 SELECT
     event_id AS alert_key,
@@ -17,7 +18,7 @@ SELECT
         WHEN value > 70.0 THEN CAST(70.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'press' AND metric = 'oil_temperature'
+WHERE device_type = 'press' AND metric = 'oil_temperature' AND NOT late
     AND (value > 85.0 OR value > 70.0)
 UNION ALL
 SELECT
@@ -41,7 +42,7 @@ SELECT
         WHEN value < 120.0 THEN CAST(120.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
+WHERE device_type = 'press' AND metric = 'hydraulic_pressure' AND NOT late
     AND (value > 340.0 OR value < 80.0 OR value > 300.0 OR value < 120.0)
 UNION ALL
 SELECT
@@ -61,7 +62,7 @@ SELECT
         WHEN value > 7.1 THEN CAST(7.1 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration'
+WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND NOT late
     AND (value > 11.2 OR value > 7.1)
 UNION ALL
 SELECT
@@ -81,7 +82,7 @@ SELECT
         WHEN value > 95.0 THEN CAST(95.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'cnc_mill' AND metric = 'spindle_load'
+WHERE device_type = 'cnc_mill' AND metric = 'spindle_load' AND NOT late
     AND (value > 110.0 OR value > 95.0)
 UNION ALL
 SELECT
@@ -105,7 +106,7 @@ SELECT
         WHEN value < 6.5 THEN CAST(6.5 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'compressor' AND metric = 'discharge_pressure'
+WHERE device_type = 'compressor' AND metric = 'discharge_pressure' AND NOT late
     AND (value > 11.0 OR value < 5.5 OR value > 10.0 OR value < 6.5)
 UNION ALL
 SELECT
@@ -123,5 +124,5 @@ SELECT
         WHEN value > 320.0 THEN CAST(320.0 AS DOUBLE PRECISION)
     END AS threshold
 FROM factory.valid_telemetry
-WHERE device_type = 'compressor' AND metric = 'motor_current'
+WHERE device_type = 'compressor' AND metric = 'motor_current' AND NOT late
     AND (value > 320.0);

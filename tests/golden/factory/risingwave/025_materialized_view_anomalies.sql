@@ -1,4 +1,5 @@
--- Z-score anomalies: |value - mean| > k * stddev over each device's own recent baseline.
+-- Z-score anomalies: |value - mean| > k * stddev over each device's own recent baseline of
+-- readings that arrived on time (late ones neither page nor shift the baseline).
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.anomalies AS
 SELECT
     alert_key,
@@ -25,7 +26,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING) AS baseline_samples
     FROM factory.valid_telemetry
-    WHERE device_type = 'press' AND metric = 'oil_temperature'
+    WHERE device_type = 'press' AND metric = 'oil_temperature' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 20
     AND baseline_stddev > 0
@@ -56,7 +57,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 120 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 120 PRECEDING AND 1 PRECEDING) AS baseline_samples
     FROM factory.valid_telemetry
-    WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
+    WHERE device_type = 'press' AND metric = 'hydraulic_pressure' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 30
     AND baseline_stddev > 0
@@ -87,7 +88,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND CURRENT ROW) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND CURRENT ROW) AS baseline_samples
     FROM factory.valid_telemetry
-    WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration'
+    WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 10
     AND baseline_stddev > 0
@@ -118,7 +119,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_samples
     FROM factory.valid_telemetry
-    WHERE device_type = 'compressor' AND metric = 'motor_current'
+    WHERE device_type = 'compressor' AND metric = 'motor_current' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 15
     AND baseline_stddev > 0

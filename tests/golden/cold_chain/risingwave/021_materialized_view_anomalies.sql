@@ -1,4 +1,5 @@
--- Z-score anomalies: |value - mean| > k * stddev over each device's own recent baseline.
+-- Z-score anomalies: |value - mean| > k * stddev over each device's own recent baseline of
+-- readings that arrived on time (late ones neither page nor shift the baseline).
 CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.anomalies AS
 SELECT
     alert_key,
@@ -25,7 +26,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_samples
     FROM cold_chain.valid_telemetry
-    WHERE device_type = 'reefer' AND metric = 'cargo_temperature'
+    WHERE device_type = 'reefer' AND metric = 'cargo_temperature' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 10
     AND baseline_stddev > 0
@@ -56,7 +57,7 @@ FROM (
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_samples
     FROM cold_chain.valid_telemetry
-    WHERE device_type = 'cold_room' AND metric = 'air_temperature'
+    WHERE device_type = 'cold_room' AND metric = 'air_temperature' AND NOT late
 ) AS baseline
 WHERE baseline_samples >= 20
     AND baseline_stddev > 0

@@ -1,0 +1,74 @@
+//! Rolling aggregates per device type, metric and window, and the daily statistics on the
+//! SQLMesh model's grain (reconcile's stream leg), all over the counted events.
+
+use serde::Serialize;
+
+use super::{Pipeline, RwKind, aggregate_name};
+use crate::spec::duration::Duration;
+
+#[derive(Serialize)]
+struct RollingAggregate<'a> {
+    schema: &'a str,
+    name: &'a str,
+    source: &'a str,
+    label: String,
+    device_type: &'a str,
+    metric: &'a str,
+    unit: &'a str,
+    size: String,
+    hop: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Daily<'a> {
+    schema: &'a str,
+    name: &'a str,
+    source: &'a str,
+    size: String,
+    /// Whether a sink carries the view into the warehouse (for the SQLMesh audit).
+    sunk: bool,
+}
+
+pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
+    let spec = p.spec;
+    let counted = p.names.counted.clone();
+    for device_type in &spec.device_types {
+        for metric in &device_type.metrics {
+            for window in &metric.windows {
+                let name = aggregate_name(device_type.name.as_str(), metric.name.as_str(), window);
+                let label = match window.hop {
+                    Some(hop) => format!("Hopping {} (every {hop})", window.size),
+                    None => format!("Tumbling {}", window.size),
+                };
+                let ddl = p.render(
+                    "rolling_aggregate",
+                    RollingAggregate {
+                        schema: p.schema,
+                        name: &name,
+                        source: &counted,
+                        label,
+                        device_type: device_type.name.as_str(),
+                        metric: metric.name.as_str(),
+                        unit: &metric.unit,
+                        size: window.size.sql_interval(false),
+                        hop: window.hop.map(|h| h.sql_interval(false)),
+                    },
+                )?;
+                p.push(RwKind::MaterializedView, name, vec![counted.clone()], ddl);
+            }
+        }
+    }
+    let daily = p.names.daily.clone();
+    let ddl = p.render(
+        "daily_device_metrics",
+        Daily {
+            schema: p.schema,
+            name: &daily,
+            source: &counted,
+            size: Duration::from_secs(86_400).sql_interval(false),
+            sunk: spec.risingwave.warehouse_sink.enabled,
+        },
+    )?;
+    p.push(RwKind::MaterializedView, daily, vec![counted], ddl);
+    Ok(())
+}

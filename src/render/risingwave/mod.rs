@@ -1,0 +1,271 @@
+//! RisingWave DDL: the typed list of objects a pipeline needs, in apply order, rendered by
+//! object family, each from a typed template context:
+//! - `ingestion`: the raw ingestion table, the classification of every event into valid or
+//!   rejected (and on to the dead-letter stream), and the accounting of where each went;
+//! - `replay`: the replay table and the deduplicated union of live and replayed events;
+//! - `aggregates`: rolling windows per metric and the daily statistics reconcile compares;
+//! - `alerts`: threshold breaches, anomalies, and the NATS alert sinks;
+//! - `warehouse`: the PostgreSQL sinks of raw events and daily statistics.
+
+mod aggregates;
+mod alerts;
+mod ingestion;
+mod options;
+mod replay;
+mod warehouse;
+
+use std::collections::BTreeSet;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use self::options::SqlOption;
+use super::contract_fields::identity_columns;
+use super::templates::Templates;
+use crate::spec::model::{AlertKind, ConnectMode, Severity, Spec};
+use crate::spec::names::IDENT_MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RwKind {
+    Schema,
+    Secret,
+    Table,
+    MaterializedView,
+    Sink,
+}
+
+impl RwKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RwKind::Schema => "schema",
+            RwKind::Secret => "secret",
+            RwKind::Table => "table",
+            RwKind::MaterializedView => "materialized_view",
+            RwKind::Sink => "sink",
+        }
+    }
+}
+
+/// One RisingWave object with the DDL that creates it and the objects it reads from.
+#[derive(Debug, Clone, Serialize)]
+pub struct RwObject {
+    pub kind: RwKind,
+    /// Unqualified name; the schema is the spec's `risingwave.schema` (secrets: default schema).
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub ddl: String,
+    /// For secrets: the env var whose value `apply` binds to the `:'name'` placeholder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+}
+
+/// Joins name parts into an identifier of at most 63 bytes; longer names keep a readable
+/// prefix and gain a hash suffix so they stay unique.
+pub fn object_name(parts: &[&str]) -> String {
+    let name = parts.join("_");
+    if name.len() <= IDENT_MAX {
+        return name;
+    }
+    let hash = super::manifest::sha256_hex(name.as_bytes());
+    let mut cut = IDENT_MAX - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{}", &name[..cut], &hash[..8])
+}
+
+pub fn window_label(metric_window: &crate::spec::model::Window) -> String {
+    match metric_window.hop {
+        Some(hop) => format!("{}_every_{}", metric_window.size.compact(), hop.compact()),
+        None => metric_window.size.compact(),
+    }
+}
+
+pub fn aggregate_name(device_type: &str, metric: &str, window: &crate::spec::model::Window) -> String {
+    object_name(&["agg", device_type, metric, &window_label(window)])
+}
+
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+pub fn kind_name(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Threshold => "threshold",
+        AlertKind::Anomaly => "anomaly",
+    }
+}
+
+/// The names the families hand to each other.
+struct Names {
+    table: String,
+    valid: String,
+    rejected: String,
+    counted: String,
+    daily: String,
+    nats_secret: String,
+    warehouse_secret: String,
+}
+
+impl Names {
+    fn for_spec(spec: &Spec) -> Names {
+        let table = spec.risingwave.ingestion.table.as_str();
+        let pipeline = spec.pipeline.name.as_str();
+        Names {
+            table: table.to_string(),
+            valid: object_name(&["valid", table]),
+            rejected: object_name(&["rejected", table]),
+            counted: object_name(&["counted", table]),
+            daily: super::STREAM_DAILY_VIEW.to_string(),
+            nats_secret: object_name(&[pipeline, "nats_password"]),
+            warehouse_secret: object_name(&[pipeline, "warehouse_password"]),
+        }
+    }
+}
+
+/// What every family needs while rendering, and the objects rendered so far.
+struct Pipeline<'a> {
+    spec: &'a Spec,
+    templates: &'a Templates,
+    schema: &'a str,
+    names: Names,
+    objects: Vec<RwObject>,
+}
+
+impl Pipeline<'_> {
+    fn push(&mut self, kind: RwKind, name: String, depends_on: Vec<String>, ddl: String) {
+        self.objects.push(RwObject {
+            kind,
+            name,
+            depends_on,
+            ddl,
+            secret_env: None,
+        });
+    }
+
+    fn render(&self, template: &str, context: impl Serialize) -> anyhow::Result<String> {
+        self.templates
+            .render(&format!("sql/risingwave/{template}.sql.j2"), context)
+    }
+
+    /// The secrets a NATS connection reads (none without a NATS password).
+    fn nats_credentials(&self) -> Vec<String> {
+        match self.spec.nats.connect_mode {
+            ConnectMode::UserAndPassword => vec![self.names.nats_secret.clone()],
+            ConnectMode::Plain => vec![],
+        }
+    }
+
+    /// NATS connection options shared by the ingestion and replay tables and every NATS sink.
+    fn nats_connection(&self, subject: &str) -> anyhow::Result<Vec<SqlOption>> {
+        options::nats_connection(self.spec, subject, &self.names.nats_secret)
+    }
+
+    fn schema_and_secrets(&mut self) -> anyhow::Result<()> {
+        #[derive(Serialize)]
+        struct Schema<'a> {
+            schema: &'a str,
+            pipeline: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Secret<'a> {
+            name: &'a str,
+            variable: &'a str,
+            env: &'a str,
+            purpose: &'a str,
+        }
+        let spec = self.spec;
+        let ddl = self.render(
+            "schema",
+            Schema {
+                schema: self.schema,
+                pipeline: spec.pipeline.name.as_str(),
+            },
+        )?;
+        self.push(RwKind::Schema, self.schema.to_string(), vec![], ddl);
+        let mut secrets = Vec::new();
+        if spec.nats.connect_mode == ConnectMode::UserAndPassword {
+            let purpose = "password RisingWave uses to connect to NATS";
+            secrets.push((self.names.nats_secret.clone(), spec.nats.password_env.as_str(), purpose));
+        }
+        if spec.risingwave.warehouse_sink.enabled {
+            let purpose = "password of the warehouse user the raw-telemetry sink writes as";
+            secrets.push((
+                self.names.warehouse_secret.clone(),
+                spec.warehouse.password_env.as_str(),
+                purpose,
+            ));
+        }
+        for (name, env, purpose) in secrets {
+            let ddl = self.render(
+                "secret",
+                Secret {
+                    name: &name,
+                    variable: &name,
+                    env,
+                    purpose,
+                },
+            )?;
+            self.objects.push(RwObject {
+                kind: RwKind::Secret,
+                name,
+                depends_on: vec![],
+                ddl,
+                secret_env: Some(env.to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses two objects with one name: RisingWave would refuse the second.
+    fn finish(self) -> anyhow::Result<Vec<RwObject>> {
+        let mut seen = BTreeSet::new();
+        for object in &self.objects {
+            if !seen.insert((object.kind == RwKind::Secret, object.name.as_str())) {
+                bail!(
+                    "two RisingWave objects would be named `{}`; rename a device type, metric or sink",
+                    object.name
+                );
+            }
+        }
+        Ok(self.objects)
+    }
+}
+
+/// The SQL expression identifying an event; only fixed column names, never user text.
+fn alert_key_sql(spec: &Spec) -> String {
+    identity_columns(spec)
+        .iter()
+        .map(|c| {
+            if *c == "seq" {
+                "CAST(seq AS VARCHAR)".to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" || ':' || ")
+}
+
+pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<RwObject>> {
+    let mut pipeline = Pipeline {
+        spec,
+        templates,
+        schema: spec.risingwave.schema.as_str(),
+        names: Names::for_spec(spec),
+        objects: Vec::new(),
+    };
+    pipeline.schema_and_secrets()?;
+    ingestion::render(&mut pipeline)?;
+    replay::render(&mut pipeline)?;
+    aggregates::render(&mut pipeline)?;
+    alerts::render(&mut pipeline)?;
+    if spec.risingwave.warehouse_sink.enabled {
+        warehouse::render(&mut pipeline)?;
+    }
+    pipeline.finish()
+}

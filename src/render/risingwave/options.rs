@@ -1,0 +1,71 @@
+//! `WITH (…)` options of RisingWave's connectors, each value rendered as SQL once.
+
+use serde::Serialize;
+
+use crate::render::quoting::{ident, literal};
+use crate::spec::model::{ConnectMode, Spec};
+
+/// A `WITH (...)` option with its value already rendered as SQL (a literal or `SECRET name`).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct SqlOption {
+    pub key: String,
+    pub value: String,
+}
+
+pub(super) fn option(key: &str, value: &str) -> anyhow::Result<SqlOption> {
+    Ok(SqlOption {
+        key: key.to_string(),
+        value: literal(value).map_err(anyhow::Error::msg)?,
+    })
+}
+
+pub(super) fn secret_option(key: &str, secret: &str) -> anyhow::Result<SqlOption> {
+    Ok(SqlOption {
+        key: key.to_string(),
+        value: format!("SECRET {}", ident(secret).map_err(anyhow::Error::msg)?),
+    })
+}
+
+/// A NATS sink starts from the rows that arrive after it is created: with RisingWave's default
+/// (`snapshot = true`) a sink rebuilt by apply would publish every alert and dead letter its
+/// view already holds again (src/frontend/src/handler/create_sink.rs reads the generic
+/// `snapshot` option before the connector sees its options).
+pub(super) fn no_snapshot() -> anyhow::Result<SqlOption> {
+    option("snapshot", "false")
+}
+
+/// The options every NATS table and sink of the pipeline connects with.
+pub(super) fn nats_connection(spec: &Spec, subject: &str, nats_secret: &str) -> anyhow::Result<Vec<SqlOption>> {
+    let mut options = vec![
+        option("connector", "nats")?,
+        option("server_url", &spec.nats.servers.join(","))?,
+        option("subject", subject)?,
+    ];
+    match spec.nats.connect_mode {
+        ConnectMode::Plain => options.push(option("connect_mode", "plain")?),
+        ConnectMode::UserAndPassword => {
+            options.push(option("connect_mode", "user_and_password")?);
+            options.push(option("username", spec.nats.username.as_deref().unwrap_or_default())?);
+            options.push(secret_option("password", nats_secret)?);
+        }
+    }
+    Ok(options)
+}
+
+/// The options of a NATS sink publishing each new row of a view as one JSON message.
+pub(super) fn nats_sink(
+    spec: &Spec,
+    subject: &str,
+    nats_secret: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Vec<SqlOption>> {
+    let mut options = nats_connection(spec, subject, nats_secret)?;
+    options.push(option("type", "append-only")?);
+    // Retractions (window functions, the replay anti-join) are not events: only inserts go on.
+    options.push(option("force_append_only", "true")?);
+    options.push(no_snapshot()?);
+    for (key, value) in extra {
+        options.push(option(key, value)?);
+    }
+    Ok(options)
+}

@@ -1,0 +1,111 @@
+//! The replay path: what `iotctl replay` republished, read through its own durable consumer,
+//! deduplicated against itself and the live path, and counted with the live events.
+
+use serde::Serialize;
+
+use super::options::{SqlOption, option};
+use super::{Pipeline, RwKind, object_name};
+use crate::render::contract_fields::{event_fields, identity_columns};
+use crate::spec::streams::StreamRole;
+
+/// A contract field as a column of the replay table.
+#[derive(Serialize)]
+struct Column {
+    name: String,
+    #[serde(rename = "type")]
+    sql_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct ReplayTable<'a> {
+    schema: &'a str,
+    table: &'a str,
+    columns: &'a [Column],
+    options: Vec<SqlOption>,
+    subjects: String,
+}
+
+#[derive(Serialize)]
+struct Replayed<'a> {
+    schema: &'a str,
+    name: &'a str,
+    table: &'a str,
+    live: &'a str,
+    columns: &'a [Column],
+    identity: Vec<&'static str>,
+    required: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Counted<'a> {
+    schema: &'a str,
+    name: &'a str,
+    live: &'a str,
+    replayed: &'a str,
+    columns: &'a [Column],
+}
+
+pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
+    let spec = p.spec;
+    let fields = event_fields(spec);
+    let columns: Vec<Column> = fields
+        .iter()
+        .map(|f| Column {
+            name: f.name.clone(),
+            sql_type: f.risingwave_type(),
+        })
+        .collect();
+    let replay = spec.stream(StreamRole::Replay);
+    let table = object_name(&[&p.names.table, "replay"]);
+    let mut options = p.nats_connection(&replay.subjects.join(","))?;
+    options.push(option("stream", replay.name.as_str())?);
+    let durable = format!("{}_replay", spec.risingwave.ingestion.durable_consumer.as_str());
+    options.push(option("consumer.durable_name", &durable)?);
+    let ddl = p.render(
+        "replay_table",
+        ReplayTable {
+            schema: p.schema,
+            table: &table,
+            columns: &columns,
+            options,
+            subjects: replay.subjects.join(", "),
+        },
+    )?;
+    let depends = [vec![p.schema.to_string()], p.nats_credentials()].concat();
+    p.push(RwKind::Table, table.clone(), depends, ddl);
+
+    let replayed = object_name(&["replayed", &p.names.table]);
+    let valid = p.names.valid.clone();
+    let ddl = p.render(
+        "replayed_telemetry",
+        Replayed {
+            schema: p.schema,
+            name: &replayed,
+            table: &table,
+            live: &valid,
+            columns: &columns,
+            identity: identity_columns(spec),
+            required: fields.iter().filter(|f| f.required).map(|f| f.name.clone()).collect(),
+        },
+    )?;
+    p.push(
+        RwKind::MaterializedView,
+        replayed.clone(),
+        vec![table, valid.clone()],
+        ddl,
+    );
+
+    let counted = p.names.counted.clone();
+    let ddl = p.render(
+        "counted_telemetry",
+        Counted {
+            schema: p.schema,
+            name: &counted,
+            live: &valid,
+            replayed: &replayed,
+            columns: &columns,
+        },
+    )?;
+    p.push(RwKind::MaterializedView, counted, vec![valid, replayed], ddl);
+    Ok(())
+}

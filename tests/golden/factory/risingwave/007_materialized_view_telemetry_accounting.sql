@@ -1,0 +1,23 @@
+-- Where every message the ingestion table read went: accepted on time, accepted late, or
+-- dead-lettered with its reason. The events add up to the table's rows. Both inputs are
+-- append-only, so count and max keep one value per group.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.telemetry_accounting AS
+SELECT
+    outcome,
+    reason,
+    count(*) AS events,
+    max(received_at) AS last_received_at
+FROM (
+    SELECT
+        CASE WHEN late THEN 'late' ELSE 'on_time' END AS outcome,
+        CAST(NULL AS VARCHAR) AS reason,
+        received_at
+    FROM factory.valid_telemetry
+    UNION ALL
+    SELECT
+        CAST('dead_lettered' AS VARCHAR) AS outcome,
+        reject_reason AS reason,
+        received_at
+    FROM factory.rejected_telemetry
+) AS outcomes
+GROUP BY outcome, reason;

@@ -100,6 +100,7 @@ fn main() {
                 "CREATE MATERIALIZED VIEW IF NOT EXISTS iot.object_{i:04} AS SELECT {i} FROM iot.object_0000;"
             ),
             secret_env: None,
+            nats_consumer: None,
         })
         .collect();
     let mut snapshot = CatalogSnapshot {

@@ -104,6 +104,7 @@ impl Nats {
                     .with_context(|| format!("failed to recreate stream `{name}`"))?;
             }
             Change::DeleteStream { name, .. } => self.delete_if_present(name).await?,
+            Change::ResetConsumer { stream, consumer, .. } => self.delete_consumer_if_present(stream, consumer).await?,
             other => bail!("not a NATS change: {other:?}"),
         }
         Ok(())
@@ -114,6 +115,21 @@ impl Nats {
             Ok(_) => Ok(()),
             Err(e) if e.to_string().contains("not found") => Ok(()),
             Err(e) => Err(e).with_context(|| format!("failed to delete stream `{name}`")),
+        }
+    }
+
+    /// Deletes a durable consumer; one that does not exist (or a stream that does not) is
+    /// already what the caller wants.
+    pub async fn delete_consumer_if_present(&self, stream: &str, consumer: &str) -> anyhow::Result<()> {
+        let stream = match self.js.get_stream(stream).await {
+            Ok(stream) => stream,
+            Err(e) if e.to_string().contains("not found") => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read stream `{stream}`")),
+        };
+        match stream.delete_consumer(consumer).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("failed to delete consumer `{consumer}`")),
         }
     }
 

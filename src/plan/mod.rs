@@ -108,6 +108,13 @@ pub enum Change {
         name: String,
         data_loss: Option<String>,
     },
+    /// Deletes the durable consumer a table is about to be created with, so the new table
+    /// reads everything the stream retains instead of starting where a predecessor stopped.
+    ResetConsumer {
+        stream: String,
+        consumer: String,
+        table: String,
+    },
     /// Write the rendered SQLMesh project and run `sqlmesh plan --auto-apply`.
     ApplySqlmesh {
         project_dir: String,
@@ -137,7 +144,8 @@ impl Change {
             Change::CreateStream { .. }
             | Change::UpdateStream { .. }
             | Change::ReplaceStream { .. }
-            | Change::DeleteStream { .. } => System::Nats,
+            | Change::DeleteStream { .. }
+            | Change::ResetConsumer { .. } => System::Nats,
             Change::ApplyWarehouseDdl { .. } => System::Warehouse,
             Change::CreateSecret { .. }
             | Change::CreateRelation { .. }
@@ -158,6 +166,7 @@ impl Change {
             Change::CreateStream { .. }
             | Change::CreateSecret { .. }
             | Change::CreateRelation { .. }
+            | Change::ResetConsumer { .. }
             | Change::ApplySqlmesh { .. } => None,
         }
     }
@@ -224,6 +233,13 @@ impl Change {
             }
             Change::DropRelation { kind, name, .. } => {
                 format!("drop {} {name} (no longer in the spec)", kind_label(*kind))
+            }
+            Change::ResetConsumer {
+                stream,
+                consumer,
+                table,
+            } => {
+                format!("reset consumer {consumer} of stream {stream} (table {table} reads all the stream retains)")
             }
             Change::ApplySqlmesh {
                 project_dir,

@@ -93,12 +93,22 @@ pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
             }
             _ => {}
         }
+        // A table reading NATS starts with a fresh consumer whenever it is created.
+        let reset = || {
+            object.nats_consumer.as_ref().map(|c| Change::ResetConsumer {
+                stream: c.stream.clone(),
+                consumer: c.durable.clone(),
+                table: object.name.clone(),
+            })
+        };
         if recreated.contains(&object.name) {
             // Dropped with its upstream (CASCADE); create it again.
+            changes.extend(reset());
             changes.push(create());
             continue;
         }
         let Some(live_kind) = snapshot.relations.get(&object.name) else {
+            changes.extend(reset());
             changes.push(create());
             continue;
         };
@@ -133,6 +143,17 @@ pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
         if strategy == ReplaceStrategy::DropAndCreate {
             recreated.extend(dependents.iter().cloned());
         }
+        if object.nats_consumer.is_some() {
+            // Dropped, its consumer reset, created again: the reset must fall in between.
+            changes.push(Change::DropRelation {
+                kind: object.kind,
+                name: object.name.clone(),
+                data_loss,
+            });
+            changes.extend(reset());
+            changes.push(create());
+            continue;
+        }
         changes.push(Change::ReplaceRelation {
             kind: object.kind,
             name: object.name.clone(),
@@ -157,6 +178,7 @@ mod tests {
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             ddl: ddl.into(),
             secret_env: None,
+            nats_consumer: None,
         }
     }
 
@@ -200,6 +222,55 @@ mod tests {
                 "+ create sink to_nats"
             ]
         );
+    }
+
+    /// `desired()` with its table reading NATS through a durable consumer, as rendered.
+    fn desired_from_nats() -> Vec<RwObject> {
+        let mut objects = desired();
+        objects[1].nats_consumer = Some(crate::render::risingwave::NatsConsumer {
+            stream: "TELEMETRY".into(),
+            durable: "rw".into(),
+        });
+        objects
+    }
+
+    #[test]
+    fn a_table_reading_nats_is_created_after_its_consumer_is_reset() {
+        let changes = diff(&desired_from_nats(), &CatalogSnapshot::default());
+        let described: Vec<String> = changes.iter().take(3).map(|c| c.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "+ create schema iot",
+                "~ reset consumer rw of stream TELEMETRY (table telemetry reads all the stream retains)",
+                "+ create table telemetry",
+            ]
+        );
+        assert_eq!(changes[1].system(), super::super::System::Nats);
+        assert!(!changes[1].is_destructive());
+        // In sync: nothing is reset.
+        assert!(diff(&desired_from_nats(), &applied(&desired_from_nats())).is_empty());
+    }
+
+    #[test]
+    fn a_changed_table_reading_nats_is_dropped_reset_and_created_with_its_dependents() {
+        let live = applied(&desired_from_nats());
+        let mut want = desired_from_nats();
+        want[1].ddl = "CREATE TABLE t2;".into();
+        let changes = diff(&want, &live);
+        assert!(
+            matches!(&changes[0], Change::DropRelation { name, data_loss: Some(loss), .. } if name == "telemetry" && loss.contains("refill")),
+            "{changes:#?}"
+        );
+        assert!(matches!(&changes[1], Change::ResetConsumer { consumer, .. } if consumer == "rw"));
+        let created: Vec<&str> = changes[2..]
+            .iter()
+            .map(|c| match c {
+                Change::CreateRelation { name, .. } => name.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(created, ["telemetry", "valid", "agg", "to_nats"]);
     }
 
     #[test]

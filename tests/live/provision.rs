@@ -461,3 +461,76 @@ fn unreachable_nats_is_a_runtime_failure() {
         stderr(&output)
     );
 }
+
+/// A recreated ingestion table must read everything the stream retains. RisingWave reuses a
+/// durable consumer of the same name with its ack floor (its `build_consumer` gets or creates
+/// it), so the plan resets the consumer between dropping and creating the table. Here the
+/// consumer is made and advanced the way RisingWave does, and the reset is the plan's own
+/// change run by the NATS executor.
+#[test]
+fn a_reset_consumer_is_read_again_from_the_start_of_the_stream() {
+    use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+    use futures::StreamExt;
+    let nats = TestNats::start();
+    let spec = root().join("examples/factory.yaml");
+    let applied = apply(&spec, &nats, &[]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    publish(&nats, 5);
+    let config = || consumer::pull::Config {
+        durable_name: Some("factory_risingwave".into()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        filter_subjects: vec!["iot.>".into()],
+        ..Default::default()
+    };
+    // The table's consumer reads and acks three messages, and the table is dropped.
+    let pending = |js: async_nats::jetstream::Context| async move {
+        let stream = js.get_stream("FACTORY_TELEMETRY").await.unwrap();
+        let mut consumer: consumer::PullConsumer = stream
+            .get_or_create_consumer("factory_risingwave", config())
+            .await
+            .unwrap();
+        consumer.info().await.unwrap().num_pending
+    };
+    with_client(&nats, async |js| {
+        let stream = js.get_stream("FACTORY_TELEMETRY").await.unwrap();
+        let consumer: consumer::PullConsumer = stream
+            .get_or_create_consumer("factory_risingwave", config())
+            .await
+            .unwrap();
+        let mut messages = consumer.fetch().max_messages(3).messages().await.unwrap();
+        while let Some(message) = messages.next().await {
+            message.unwrap().double_ack().await.unwrap();
+        }
+    });
+    // Created again without a reset, the table would start after those three.
+    assert_eq!(with_client(&nats, pending), 2);
+    let settings = iotctl::settings::NatsSettings {
+        servers: vec![nats.url.clone()],
+        auth: iotctl::settings::NatsAuth::None,
+        tls_ca: None,
+        tls_required: false,
+    };
+    let reset = iotctl::plan::Change::ResetConsumer {
+        stream: "FACTORY_TELEMETRY".into(),
+        consumer: "factory_risingwave".into(),
+        table: "telemetry".into(),
+    };
+    with_client(&nats, async |_| {
+        let backend = iotctl::backend::nats::Nats::connect(&settings).await.unwrap();
+        backend.execute(&reset, "factory").await.unwrap();
+        // Resetting what is not there (again, or on a stream that does not exist) is fine.
+        backend.execute(&reset, "factory").await.unwrap();
+        let elsewhere = iotctl::plan::Change::ResetConsumer {
+            stream: "NO_SUCH_STREAM".into(),
+            consumer: "x".into(),
+            table: "t".into(),
+        };
+        backend.execute(&elsewhere, "factory").await.unwrap();
+    });
+    assert_eq!(
+        with_client(&nats, pending),
+        5,
+        "after the reset the table reads all the stream holds"
+    );
+}

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::options::{self, SqlOption, option};
-use super::{Pipeline, RwKind, object_name};
+use super::{NatsConsumer, Pipeline, RwKind, object_name};
 use crate::contract::reasons;
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec};
@@ -172,7 +172,11 @@ fn ingestion_table(p: &mut Pipeline) -> anyhow::Result<()> {
         },
     )?;
     let depends = [vec![p.schema.to_string()], p.nats_credentials()].concat();
-    p.push(RwKind::Table, p.names.table.clone(), depends, ddl);
+    let consumer = NatsConsumer {
+        stream: telemetry.name.to_string(),
+        durable: spec.risingwave.ingestion.durable_consumer.to_string(),
+    };
+    p.push_nats_table(p.names.table.clone(), depends, ddl, consumer);
     Ok(())
 }
 

@@ -58,6 +58,21 @@ pub struct RwObject {
     /// For secrets: the env var whose value `apply` binds to the `:'name'` placeholder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
+    /// For tables that read NATS: the durable consumer RisingWave reads through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_consumer: Option<NatsConsumer>,
+}
+
+/// A JetStream durable consumer a table reads through. RisingWave creates it when the table
+/// starts and reuses it, ack floor included, if one of that name exists
+/// (src/connector/src/connector_common/common.rs, `build_consumer`): a table created again would
+/// start where its predecessor stopped. So `apply` deletes it before it creates the table, and
+/// the new table reads all the stream retains (`scan.startup.mode` defaults to earliest,
+/// src/connector/src/source/nats/source/reader.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NatsConsumer {
+    pub stream: String,
+    pub durable: String,
 }
 
 /// Joins name parts into an identifier of at most 63 bytes; longer names keep a readable
@@ -144,6 +159,19 @@ impl Pipeline<'_> {
             depends_on,
             ddl,
             secret_env: None,
+            nats_consumer: None,
+        });
+    }
+
+    /// A table reading NATS through `consumer`.
+    fn push_nats_table(&mut self, name: String, depends_on: Vec<String>, ddl: String, consumer: NatsConsumer) {
+        self.objects.push(RwObject {
+            kind: RwKind::Table,
+            name,
+            depends_on,
+            ddl,
+            secret_env: None,
+            nats_consumer: Some(consumer),
         });
     }
 
@@ -216,6 +244,7 @@ impl Pipeline<'_> {
                 depends_on: vec![],
                 ddl,
                 secret_env: Some(env.to_string()),
+                nats_consumer: None,
             });
         }
         Ok(())

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::options::{SqlOption, option};
-use super::{Pipeline, RwKind, object_name};
+use super::{NatsConsumer, Pipeline, RwKind, object_name};
 use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::spec::streams::StreamRole;
 
@@ -72,7 +72,11 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         },
     )?;
     let depends = [vec![p.schema.to_string()], p.nats_credentials()].concat();
-    p.push(RwKind::Table, table.clone(), depends, ddl);
+    let consumer = NatsConsumer {
+        stream: replay.name.to_string(),
+        durable,
+    };
+    p.push_nats_table(table.clone(), depends, ddl, consumer);
 
     let replayed = object_name(&["replayed", &p.names.table]);
     let valid = p.names.valid.clone();

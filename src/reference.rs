@@ -32,6 +32,10 @@ pub const FORBIDDEN_SOURCE_OPTIONS: &[(&str, &str)] = &[
     ("consumer.filter_subjects", "overwritten by `subject`"),
     ("consumer.headers_only", "it empties every payload"),
     (
+        "scan.startup.mode",
+        "a table created again must read all the stream retains (the default, earliest)",
+    ),
+    (
         "allow_create_stream",
         "a stream it creates is capped at 1 MB; iotctl provisions streams",
     ),

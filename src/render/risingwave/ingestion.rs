@@ -159,6 +159,7 @@ fn ingestion_table(p: &mut Pipeline) -> anyhow::Result<()> {
         "consumer.durable_name",
         spec.risingwave.ingestion.durable_consumer.as_str(),
     )?);
+    options.extend(options::nats_table_consumer(&spec.risingwave.ingestion.options)?);
     for (key, value) in &spec.risingwave.ingestion.options {
         options.push(option(key, value)?);
     }

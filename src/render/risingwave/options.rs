@@ -69,3 +69,19 @@ pub(super) fn nats_sink(
     }
     Ok(options)
 }
+
+/// Consumer settings every NATS table carries unless the spec's `ingestion.options` sets them:
+/// - `consumer.ack_policy = 'explicit'`: RisingWave acks each message at checkpoint; releases
+///   before #25705 treated an unset policy as `none` and sent no acks while the consumer
+///   (async-nats' default, explicit) waited for them, so every message came again after
+///   `ack_wait` (issue #25679). Set, it means the same on every release.
+/// - `consumer.max_ack_pending`: acks arrive once per checkpoint, so JetStream's default of
+///   1000 unacked messages would cap ingestion at 1000 messages per checkpoint interval.
+pub(super) fn nats_table_consumer(user: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Vec<SqlOption>> {
+    const DEFAULTS: &[(&str, &str)] = &[("consumer.ack_policy", "explicit"), ("consumer.max_ack_pending", "1000000")];
+    DEFAULTS
+        .iter()
+        .filter(|(key, _)| !user.contains_key(*key))
+        .map(|(key, value)| option(key, value))
+        .collect()
+}

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::options::{SqlOption, option};
+use super::options::{self, SqlOption, option};
 use super::{NatsConsumer, Pipeline, RwKind, object_name};
 use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::spec::streams::StreamRole;
@@ -61,6 +61,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     options.push(option("stream", replay.name.as_str())?);
     let durable = format!("{}_replay", spec.risingwave.ingestion.durable_consumer.as_str());
     options.push(option("consumer.durable_name", &durable)?);
+    options.extend(options::nats_table_consumer(&Default::default())?);
     let ddl = p.render(
         "replay_table",
         ReplayTable {

@@ -19,6 +19,7 @@ WITH (
     password = SECRET cold_chain_nats_password,
     stream = 'COLD_CHAIN_TELEMETRY',
     consumer.durable_name = 'cold_chain_risingwave',
+    consumer.ack_policy = 'explicit',
     consumer.ack_wait.sec = '60',
     consumer.max_ack_pending = '10000'
 )

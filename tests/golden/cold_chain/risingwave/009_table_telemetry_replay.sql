@@ -25,6 +25,8 @@ WITH (
     username = 'risingwave',
     password = SECRET cold_chain_nats_password,
     stream = 'COLD_CHAIN_REPLAY',
-    consumer.durable_name = 'cold_chain_risingwave_replay'
+    consumer.durable_name = 'cold_chain_risingwave_replay',
+    consumer.ack_policy = 'explicit',
+    consumer.max_ack_pending = '1000000'
 )
 FORMAT PLAIN ENCODE JSON;

@@ -16,6 +16,8 @@ WITH (
     subject = 'iot.>',
     connect_mode = 'plain',
     stream = 'FACTORY_TELEMETRY',
-    consumer.durable_name = 'factory_risingwave'
+    consumer.durable_name = 'factory_risingwave',
+    consumer.ack_policy = 'explicit',
+    consumer.max_ack_pending = '1000000'
 )
 FORMAT PLAIN ENCODE BYTES;

@@ -22,6 +22,8 @@ WITH (
     subject = 'replay.iot.>',
     connect_mode = 'plain',
     stream = 'FACTORY_REPLAY',
-    consumer.durable_name = 'factory_risingwave_replay'
+    consumer.durable_name = 'factory_risingwave_replay',
+    consumer.ack_policy = 'explicit',
+    consumer.max_ack_pending = '1000000'
 )
 FORMAT PLAIN ENCODE JSON;

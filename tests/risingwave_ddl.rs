@@ -110,20 +110,25 @@ fn every_statement_has_a_documented_form() {
             match object.kind {
                 RwKind::Table => {
                     assert!(ddl.contains("APPEND ONLY"), "{}", object.name);
+                    // One reader per durable consumer (RisingWave #25681), for this job only.
+                    assert!(
+                        ddl.contains("SET streaming_parallelism_for_table = 1;")
+                            && ddl
+                                .trim_end()
+                                .ends_with("SET streaming_parallelism_for_table TO DEFAULT;"),
+                        "{}",
+                        object.name
+                    );
                     // No table has a watermark: it would drop late and NULL-ts rows unseen.
                     assert!(!ddl.contains("WATERMARK"), "{}", object.name);
                     if object.name.ends_with("_replay") {
                         // What iotctl republished, already checked against the contract.
                         assert!(ddl.contains("subject = 'replay."), "{}", object.name);
                         assert!(ddl.contains("_replay'"), "its own durable consumer: {}", object.name);
-                        assert!(ddl.trim_end().ends_with("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
+                        assert!(ddl.contains("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
                     } else {
                         // Raw bytes: every message becomes a row, whatever it holds.
-                        assert!(
-                            ddl.trim_end().ends_with("FORMAT PLAIN ENCODE BYTES;"),
-                            "{}",
-                            object.name
-                        );
+                        assert!(ddl.contains("FORMAT PLAIN ENCODE BYTES;"), "{}", object.name);
                         assert!(ddl.contains("AS proctime()"), "{}", object.name);
                     }
                     for key in &keys {
@@ -222,6 +227,12 @@ fn every_statement_has_a_documented_form() {
             .filter(|o| o.ddl.contains("connector = 'nats'") && o.kind == RwKind::Sink)
         {
             assert!(sink.ddl.contains("snapshot = 'false'"), "{example}/{}", sink.name);
+            // Alerts and dead letters go out as rows arrive, not at checkpoints.
+            assert!(
+                sink.ddl.starts_with("-- ") && sink.ddl.contains("SET sink_decouple = false;"),
+                "{example}/{}",
+                sink.name
+            );
         }
         assert_eq!(
             loaded.spec.risingwave.warehouse_sink.enabled,

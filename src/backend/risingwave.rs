@@ -4,6 +4,7 @@
 use anyhow::{Context, bail};
 use tokio_postgres::Client;
 
+use crate::plan::alert_latency::BarrierTiming;
 use crate::plan::risingwave::{CatalogSnapshot, LEDGER_TABLE};
 use crate::plan::{Change, ReplaceStrategy};
 use crate::render::quoting::{ident, literal};
@@ -200,6 +201,41 @@ impl RisingWave {
             .await
             .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
             .unwrap_or_default()
+    }
+
+    /// The barrier timing of the connected database: its own override
+    /// (`rw_catalog.rw_databases`, NULL when unset) or the system's (`pg_catalog.pg_settings`).
+    pub async fn barrier_timing(&self) -> anyhow::Result<BarrierTiming> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'barrier_interval_ms'), \
+                 (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'checkpoint_frequency'), \
+                 d.barrier_interval_ms, d.checkpoint_frequency \
+                 FROM rw_catalog.rw_databases d WHERE d.name = current_database()",
+                &[],
+            )
+            .await
+            .context("cannot read the barrier interval and checkpoint frequency")?;
+        let system = |i: usize| -> anyhow::Result<u64> {
+            let text: Option<String> = row.try_get(i)?;
+            text.as_deref()
+                .unwrap_or_default()
+                .parse()
+                .with_context(|| format!("unexpected system parameter value {text:?}"))
+        };
+        let database_interval: Option<i32> = row.try_get(2)?;
+        let database_frequency: Option<i64> = row.try_get(3)?;
+        Ok(BarrierTiming {
+            barrier_interval_ms: match database_interval {
+                Some(ms) => u64::try_from(ms)?,
+                None => system(0)?,
+            },
+            checkpoint_frequency: match database_frequency {
+                Some(n) => u64::try_from(n)?,
+                None => system(1)?,
+            },
+        })
     }
 
     pub async fn execute(&self, change: &Change, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {

@@ -146,6 +146,9 @@ pub async fn observe_and_diff(
         let snapshot = risingwave.observe().await?;
         plan.changes
             .extend(plan::risingwave::diff(&rendering.risingwave, &snapshot));
+        let timing = risingwave.barrier_timing().await?;
+        let finding = plan::alert_latency::assess(timing, spec.slo.alert_latency_p99);
+        plan.notes.push(finding.message().to_string());
     }
     if let Some(settings) = &live.sqlmesh {
         // SQLMesh computes its own diff; iotctl runs it when the project it renders changed.
@@ -166,7 +169,7 @@ pub async fn observe_and_diff(
 
 fn print_plan(printer: &Printer, plan: &Plan) {
     if printer.is_json() {
-        printer.json(&json!({"changes": plan.changes, "skipped": plan.skipped, "conflicts": plan.conflicts, "summary": plan.summary(), "empty": plan.is_empty()}));
+        printer.json(&json!({"changes": plan.changes, "skipped": plan.skipped, "conflicts": plan.conflicts, "notes": plan.notes, "summary": plan.summary(), "empty": plan.is_empty()}));
     } else {
         printer.data(&plan.render_human());
     }
@@ -303,6 +306,9 @@ async fn execute(
         let step = async {
             match change.system() {
                 System::Nats => live.nats.as_ref().expect("connected").execute(change, pipeline).await,
+                System::Risingwave if matches!(change, Change::ResetConsumer { .. }) => {
+                    live.nats.as_ref().expect("connected").execute(change, pipeline).await
+                }
                 System::Warehouse => live.warehouse.as_mut().expect("connected").execute(change).await,
                 System::Risingwave => {
                     let report = |line: &str| progress.set_message(format!("{} ({line})", change.describe()));

@@ -1,6 +1,7 @@
 //! Plans: typed changes that move live state toward the spec, computed by pure differs from
 //! desired and observed state. Executors only ever receive a `Plan`.
 
+pub mod alert_latency;
 pub mod nats;
 pub mod risingwave;
 pub mod warehouse;
@@ -110,6 +111,7 @@ pub enum Change {
     },
     /// Deletes the durable consumer a table is about to be created with, so the new table
     /// reads everything the stream retains instead of starting where a predecessor stopped.
+    /// A RisingWave change in the plan's order, executed through the NATS connection.
     ResetConsumer {
         stream: String,
         consumer: String,
@@ -144,13 +146,14 @@ impl Change {
             Change::CreateStream { .. }
             | Change::UpdateStream { .. }
             | Change::ReplaceStream { .. }
-            | Change::DeleteStream { .. }
-            | Change::ResetConsumer { .. } => System::Nats,
+            | Change::DeleteStream { .. } => System::Nats,
             Change::ApplyWarehouseDdl { .. } => System::Warehouse,
             Change::CreateSecret { .. }
             | Change::CreateRelation { .. }
             | Change::ReplaceRelation { .. }
-            | Change::DropRelation { .. } => System::Risingwave,
+            | Change::DropRelation { .. }
+            // Part of creating a RisingWave table, in its order; the NATS client runs it.
+            | Change::ResetConsumer { .. } => System::Risingwave,
             Change::ApplySqlmesh { .. } => System::Sqlmesh,
         }
     }
@@ -356,6 +359,9 @@ impl Plan {
             for change in changes {
                 out.push_str(&format!("  {}\n", change.describe()));
             }
+        }
+        for note in &self.notes {
+            out.push_str(&format!("note: {note}\n"));
         }
         let s = self.summary();
         out.push_str(&format!(

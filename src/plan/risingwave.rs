@@ -246,7 +246,7 @@ mod tests {
                 "+ create table telemetry",
             ]
         );
-        assert_eq!(changes[1].system(), super::super::System::Nats);
+        assert_eq!(changes[1].system(), super::super::System::Risingwave);
         assert!(!changes[1].is_destructive());
         // In sync: nothing is reset.
         assert!(diff(&desired_from_nats(), &applied(&desired_from_nats())).is_empty());

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::ddl_rules::{check_intervals, check_select_list, check_table_shape, check_unique_columns};
+use super::ddl_rules::{
+    check_intervals, check_select_list, check_table_shape, check_unique_columns, unwrap_session_settings,
+};
 use crate::reference;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,15 +235,16 @@ const POSTGRES_SINK_OPTIONS: &[&str] = &[
 
 /// Checks one statement (comments allowed) against the documented forms.
 pub fn check_statement(sql: &str) -> Result<CheckedStatement, String> {
-    let tokens = tokenize(sql)?;
+    let all = tokenize(sql)?;
+    let tokens = unwrap_session_settings(&all)?;
     let semicolons = tokens.iter().filter(|t| **t == Token::Punct(';')).count();
     if semicolons != 1 {
         return Err(format!(
             "expected exactly one statement ending in `;`, found {semicolons} semicolons"
         ));
     }
-    check_intervals(&tokens)?;
-    let mut c = Cursor { tokens: &tokens, at: 0 };
+    check_intervals(tokens)?;
+    let mut c = Cursor { tokens, at: 0 };
     c.keywords(&["CREATE"])?;
     if is_kw(c.peek(), "OR") {
         return Err("CREATE OR REPLACE is not supported by RisingWave release servers".into());
@@ -519,7 +522,7 @@ mod tests {
         ] {
             assert_eq!(check_statement(&table).unwrap().kind, "table", "{table}");
         }
-        let sink = "CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only', snapshot = 'false');";
+        let sink = "SET sink_decouple = false; CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only', snapshot = 'false'); SET sink_decouple TO DEFAULT;";
         assert_eq!(check_statement(sink).unwrap().kind, "sink");
         let query_sink = "CREATE SINK IF NOT EXISTS iot.s AS SELECT a, (b) FROM iot.v WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'a');";
         assert_eq!(check_statement(query_sink).unwrap().kind, "sink");
@@ -595,6 +598,14 @@ mod tests {
                 "ENCODE JSON or BYTES",
             ),
             ("CREATE SINK IF NOT EXISTS s AS SELECT a FROM v;", "WITH"),
+            (
+                "SET sink_decouple = false; CREATE SCHEMA IF NOT EXISTS s;",
+                "not all reset",
+            ),
+            (
+                "SET search_path = x; CREATE SCHEMA IF NOT EXISTS s; SET search_path TO DEFAULT;",
+                "not a session setting",
+            ),
             (
                 "CREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT a, t.b, f(x) AS B FROM (SELECT a, b, b FROM t) AS t;",
                 "`b` specified more than once",

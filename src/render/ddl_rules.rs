@@ -216,6 +216,60 @@ pub(super) fn check_table_shape(columns: &[Token], includes: &[&str], encode: &s
     Ok(())
 }
 
+/// Session settings a file may wrap its statement in, set before it and back to DEFAULT after,
+/// so they apply to that one job (src/common/src/session_config/mod.rs).
+const SESSION_SETTINGS: &[&str] = &["streaming_parallelism_for_table", "sink_decouple"];
+
+/// The statement a file wraps in `SET name = value;` … `SET name TO DEFAULT;`: every setting
+/// is one iotctl knows and is reset after, and exactly one statement remains.
+pub(super) fn unwrap_session_settings(tokens: &[Token]) -> Result<&[Token], String> {
+    let mut statements: Vec<&[Token]> = tokens.split_inclusive(|t| *t == Token::Punct(';')).collect();
+    let mut set = Vec::new();
+    while statements.len() > 1 && is_kw(statements[0].first(), "SET") {
+        match statements[0] {
+            [
+                _,
+                Token::Word(name),
+                Token::Punct('='),
+                Token::Word(_) | Token::Str(_),
+                Token::Punct(';'),
+            ] => {
+                if !SESSION_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
+                    return Err(format!("`SET {name}` is not a session setting iotctl renders"));
+                }
+                set.push(name.to_ascii_lowercase());
+            }
+            _ => return Err("malformed SET before the statement".into()),
+        }
+        statements.remove(0);
+    }
+    let mut reset = Vec::new();
+    while statements.len() > 1 && statements.last().is_some_and(|s| is_kw(s.first(), "SET")) {
+        match statements.pop().unwrap_or_default() {
+            [_, Token::Word(name), to, default, Token::Punct(';')]
+                if is_kw(Some(to), "TO") && is_kw(Some(default), "DEFAULT") =>
+            {
+                reset.push(name.to_ascii_lowercase());
+            }
+            _ => return Err("malformed SET … TO DEFAULT after the statement".into()),
+        }
+    }
+    set.sort();
+    reset.sort();
+    if set != reset {
+        return Err(format!(
+            "session settings {set:?} are not all reset after the statement"
+        ));
+    }
+    match statements[..] {
+        [statement] => Ok(statement),
+        _ => Err(format!(
+            "expected exactly one statement ending in `;`, found {}",
+            statements.len()
+        )),
+    }
+}
+
 /// Checks that need more than one statement: an included payload is jsonb
 /// (src/connector/src/parser/additional_columns.rs), so a view may not hand it to a function
 /// that takes bytea.

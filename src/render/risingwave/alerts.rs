@@ -225,6 +225,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             options: options::nats_sink(spec, &subject, &p.names.nats_secret, &sink.options)?,
             subject: &subject,
             purpose: &purpose,
+            session: options::nats_sink_session(),
         };
         let ddl = p.render("nats_sink", nats_sink)?;
         let depends = [vec![source.clone()], p.nats_credentials()].concat();

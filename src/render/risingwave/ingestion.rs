@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::options::{self, SqlOption, option};
+use super::options::{self, SessionSetting, SqlOption, option};
 use super::{NatsConsumer, Pipeline, RwKind, object_name};
 use crate::contract::reasons;
 use crate::render::contract_fields::{EventField, event_fields};
@@ -23,6 +23,7 @@ struct IngestionTable<'a> {
     table: &'a str,
     options: Vec<SqlOption>,
     subjects: String,
+    session: Vec<SessionSetting>,
 }
 
 /// A contract field as the classification reads it out of the payload.
@@ -97,6 +98,7 @@ pub(super) struct NatsSink<'a> {
     pub options: Vec<SqlOption>,
     pub subject: &'a str,
     pub purpose: &'a str,
+    pub session: Vec<SessionSetting>,
 }
 
 fn classified_field(field: &EventField) -> ClassifiedField {
@@ -170,6 +172,7 @@ fn ingestion_table(p: &mut Pipeline) -> anyhow::Result<()> {
             table: &p.names.table,
             options,
             subjects: telemetry.subjects.join(", "),
+            session: options::nats_table_session(),
         },
     )?;
     let depends = [vec![p.schema.to_string()], p.nats_credentials()].concat();
@@ -211,6 +214,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         options: options::nats_sink(spec, &subject, &p.names.nats_secret, &Default::default())?,
         subject: &subject,
         purpose: "Events that break the contract",
+        session: options::nats_sink_session(),
     };
     let ddl = p.render("nats_sink", sink)?;
     let depends = [vec![rejected.clone()], p.nats_credentials()].concat();

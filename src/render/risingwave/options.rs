@@ -78,10 +78,45 @@ pub(super) fn nats_sink(
 /// - `consumer.max_ack_pending`: acks arrive once per checkpoint, so JetStream's default of
 ///   1000 unacked messages would cap ingestion at 1000 messages per checkpoint interval.
 pub(super) fn nats_table_consumer(user: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Vec<SqlOption>> {
-    const DEFAULTS: &[(&str, &str)] = &[("consumer.ack_policy", "explicit"), ("consumer.max_ack_pending", "1000000")];
+    const DEFAULTS: &[(&str, &str)] = &[
+        ("consumer.ack_policy", "explicit"),
+        ("consumer.max_ack_pending", "1000000"),
+    ];
     DEFAULTS
         .iter()
         .filter(|(key, _)| !user.contains_key(*key))
         .map(|(key, value)| option(key, value))
         .collect()
+}
+
+/// A session setting the statement of one file runs under (set before, reset after).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct SessionSetting {
+    pub name: &'static str,
+    pub value: &'static str,
+    pub why: &'static str,
+}
+
+/// A NATS table reads through one actor: RisingWave splits a NATS source into one split per
+/// actor that all share the durable consumer, and at parallelism 2 or more with several views
+/// downstream its ack floor stalls while messages are redelivered as duplicates (issue
+/// #25681; `enable_adaptive_splits` in src/connector/src/source/base.rs). One actor reads a
+/// JetStream consumer as fast as it delivers; the views after it keep their own parallelism.
+pub(super) fn nats_table_session() -> Vec<SessionSetting> {
+    vec![SessionSetting {
+        name: "streaming_parallelism_for_table",
+        value: "1",
+        why: "one reader per durable consumer (RisingWave #25681)",
+    }]
+}
+
+/// A NATS sink publishes as rows arrive instead of through a log store that releases them at
+/// checkpoints (sink decoupling, on by default for NATS: `is_sink_decouple` in
+/// src/connector/src/sink/mod.rs): alerts and dead letters are the latency-bound path.
+pub(super) fn nats_sink_session() -> Vec<SessionSetting> {
+    vec![SessionSetting {
+        name: "sink_decouple",
+        value: "false",
+        why: "publish as rows arrive, not at checkpoints: alert latency",
+    }]
 }

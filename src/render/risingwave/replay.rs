@@ -23,6 +23,7 @@ struct ReplayTable<'a> {
     columns: &'a [Column],
     options: Vec<SqlOption>,
     subjects: String,
+    session: Vec<options::SessionSetting>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +71,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             columns: &columns,
             options,
             subjects: replay.subjects.join(", "),
+            session: options::nats_table_session(),
         },
     )?;
     let depends = [vec![p.schema.to_string()], p.nats_credentials()].concat();

@@ -4,6 +4,8 @@
 -- table sees every event and sends each either on or to the dead-letter stream.
 -- received_at is when RisingWave read the message: the reference of the clock-skew and
 -- lateness rules. A table (not a source), so that one NATS reader feeds every view.
+-- one reader per durable consumer (RisingWave #25681)
+SET streaming_parallelism_for_table = 1;
 CREATE TABLE IF NOT EXISTS cold_chain.telemetry (
     payload BYTEA,
     received_at TIMESTAMPTZ AS proctime()
@@ -24,3 +26,4 @@ WITH (
     consumer.max_ack_pending = '10000'
 )
 FORMAT PLAIN ENCODE BYTES;
+SET streaming_parallelism_for_table TO DEFAULT;

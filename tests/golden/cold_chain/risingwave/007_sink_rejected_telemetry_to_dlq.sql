@@ -1,4 +1,6 @@
 -- Events that break the contract to NATS subject dlq.fleet.eu.risingwave (JSON, one message per row).
+-- publish as rows arrive, not at checkpoints: alert latency
+SET sink_decouple = false;
 CREATE SINK IF NOT EXISTS cold_chain.rejected_telemetry_to_dlq
 FROM cold_chain.rejected_telemetry
 WITH (
@@ -12,3 +14,4 @@ WITH (
     force_append_only = 'true',
     snapshot = 'false'
 );
+SET sink_decouple TO DEFAULT;

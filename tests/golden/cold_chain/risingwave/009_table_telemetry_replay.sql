@@ -1,6 +1,8 @@
 -- Replayed telemetry: what `iotctl replay` republished to replay.fleet.eu.> (already
 -- checked against the contract), read through its own durable consumer. No watermark: replayed
 -- history is old by definition, and the live table's watermark would discard it.
+-- one reader per durable consumer (RisingWave #25681)
+SET streaming_parallelism_for_table = 1;
 CREATE TABLE IF NOT EXISTS cold_chain.telemetry_replay (
     event_id VARCHAR,
     device_id VARCHAR,
@@ -30,3 +32,4 @@ WITH (
     consumer.max_ack_pending = '1000000'
 )
 FORMAT PLAIN ENCODE JSON;
+SET streaming_parallelism_for_table TO DEFAULT;

@@ -1,4 +1,6 @@
 -- Alerts of sink quality_desk to NATS subject alerts.fleet.eu.quality_desk (JSON, one message per row).
+-- publish as rows arrive, not at checkpoints: alert latency
+SET sink_decouple = false;
 CREATE SINK IF NOT EXISTS cold_chain.quality_desk_nats_sink
 FROM cold_chain.alerts_for_quality_desk
 WITH (
@@ -12,3 +14,4 @@ WITH (
     force_append_only = 'true',
     snapshot = 'false'
 );
+SET sink_decouple TO DEFAULT;

@@ -1,4 +1,6 @@
 -- Alerts of sink anomaly_feed to NATS subject alerts.fleet.eu.anomaly_feed (JSON, one message per row).
+-- publish as rows arrive, not at checkpoints: alert latency
+SET sink_decouple = false;
 CREATE SINK IF NOT EXISTS cold_chain.anomaly_feed_nats_sink
 FROM cold_chain.alerts_for_anomaly_feed
 WITH (
@@ -12,3 +14,4 @@ WITH (
     force_append_only = 'true',
     snapshot = 'false'
 );
+SET sink_decouple TO DEFAULT;

@@ -1,4 +1,6 @@
 -- Alerts of sink all_alerts to NATS subject alerts.iot.all_alerts (JSON, one message per row).
+-- publish as rows arrive, not at checkpoints: alert latency
+SET sink_decouple = false;
 CREATE SINK IF NOT EXISTS factory.all_alerts_nats_sink
 FROM factory.alerts
 WITH (
@@ -10,3 +12,4 @@ WITH (
     force_append_only = 'true',
     snapshot = 'false'
 );
+SET sink_decouple TO DEFAULT;

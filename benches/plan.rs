@@ -101,6 +101,7 @@ fn main() {
             ),
             secret_env: None,
             nats_consumer: None,
+            state: iotctl::render::risingwave::StateBound::Stateless("bench"),
         })
         .collect();
     let mut snapshot = CatalogSnapshot {

@@ -179,6 +179,7 @@ mod tests {
             ddl: ddl.into(),
             secret_env: None,
             nats_consumer: None,
+            state: crate::render::risingwave::StateBound::Stateless("test"),
         }
     }
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Artifact;
-use super::risingwave::RwObject;
+use super::risingwave::{RwObject, StateBound};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -24,6 +24,8 @@ struct ObjectEntry<'a> {
     kind: &'static str,
     file: &'a str,
     depends_on: &'a [String],
+    /// What the object keeps as it runs, and what bounds it.
+    state: StateBound,
 }
 
 #[derive(Serialize)]
@@ -61,6 +63,7 @@ pub fn render(
                 kind: o.kind.as_str(),
                 file,
                 depends_on: &o.depends_on,
+                state: o.state,
             })
             .collect(),
     };

@@ -3,7 +3,16 @@
 
 use serde::Serialize;
 
-use super::{Pipeline, RwKind, aggregate_name};
+use super::{Pipeline, RwKind, StateBound, aggregate_name};
+
+/// Windows are never closed (no watermark reaches them: late events update their window), and
+/// min and max over the counted events, which the replay anti-join can retract, keep every
+/// reading (src/expr/core/src/aggregate/def.rs keeps single-value state only for append-only
+/// input).
+const ROLLING_STATE: StateBound =
+    StateBound::Unbounded("one row per device and window, and every reading for min and max");
+const DAILY_STATE: StateBound =
+    StateBound::Unbounded("one row per device, metric and day, and every reading for min and max");
 use crate::spec::duration::Duration;
 
 #[derive(Serialize)]
@@ -54,7 +63,13 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
                         hop: window.hop.map(|h| h.sql_interval(false)),
                     },
                 )?;
-                p.push(RwKind::MaterializedView, name, vec![counted.clone()], ddl);
+                p.push(
+                    RwKind::MaterializedView,
+                    name,
+                    vec![counted.clone()],
+                    ddl,
+                    ROLLING_STATE,
+                );
             }
         }
     }
@@ -69,6 +84,6 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             sunk: spec.risingwave.warehouse_sink.enabled,
         },
     )?;
-    p.push(RwKind::MaterializedView, daily, vec![counted], ddl);
+    p.push(RwKind::MaterializedView, daily, vec![counted], ddl, DAILY_STATE);
     Ok(())
 }

@@ -6,7 +6,12 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::ingestion::NatsSink;
-use super::{Pipeline, RwKind, alert_key_sql, kind_name, object_name, options, severity_name};
+use super::{Pipeline, RwKind, StateBound, alert_key_sql, kind_name, object_name, options, severity_name};
+
+/// Each device's readings stay in the over-window's state: RisingWave keeps a partition's rows
+/// (src/stream/src/executor/over_window/general.rs), and no watermark reaches the view.
+const ANOMALY_STATE: StateBound =
+    StateBound::Unbounded("every reading of each device, in the over-window's partitions");
 use crate::spec::model::{AlertKind, AlertSink, Metric, Severity};
 
 #[derive(Serialize)]
@@ -139,7 +144,13 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
             alert_key: &alert_key,
         };
         let ddl = p.render(name, detector)?;
-        p.push(RwKind::MaterializedView, name.to_string(), vec![valid.clone()], ddl);
+        p.push(
+            RwKind::MaterializedView,
+            name.to_string(),
+            vec![valid.clone()],
+            ddl,
+            StateBound::Unbounded("every breach it found"),
+        );
         parts.push(AlertPart {
             kind: "threshold",
             source: name.to_string(),
@@ -155,7 +166,13 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
             alert_key: &alert_key,
         };
         let ddl = p.render(name, detector)?;
-        p.push(RwKind::MaterializedView, name.to_string(), vec![valid.clone()], ddl);
+        p.push(
+            RwKind::MaterializedView,
+            name.to_string(),
+            vec![valid.clone()],
+            ddl,
+            ANOMALY_STATE,
+        );
         parts.push(AlertPart {
             kind: "anomaly",
             source: name.to_string(),
@@ -192,7 +209,13 @@ fn sink_source(p: &mut Pipeline, sink: &AlertSink, alerts: &str) -> anyhow::Resu
         description,
     };
     let ddl = p.render("alert_filter", filter)?;
-    p.push(RwKind::MaterializedView, name.clone(), vec![alerts.to_string()], ddl);
+    p.push(
+        RwKind::MaterializedView,
+        name.clone(),
+        vec![alerts.to_string()],
+        ddl,
+        StateBound::Unbounded("every alert it forwards"),
+    );
     Ok(name)
 }
 
@@ -211,7 +234,13 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         },
     )?;
     let depends = parts.iter().map(|part| part.source.clone()).collect();
-    p.push(RwKind::MaterializedView, alerts.clone(), depends, ddl);
+    p.push(
+        RwKind::MaterializedView,
+        alerts.clone(),
+        depends,
+        ddl,
+        StateBound::Unbounded("every alert"),
+    );
     let spec = p.spec;
     for sink in &spec.risingwave.alert_sinks {
         let source = sink_source(p, sink, &alerts)?;
@@ -229,7 +258,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         };
         let ddl = p.render("nats_sink", nats_sink)?;
         let depends = [vec![source.clone()], p.nats_credentials()].concat();
-        p.push(RwKind::Sink, name, depends, ddl);
+        p.push(RwKind::Sink, name, depends, ddl, super::NATS_SINK_STATE);
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::options::{self, SessionSetting, SqlOption, option};
-use super::{NatsConsumer, Pipeline, RwKind, object_name};
+use super::{NatsConsumer, Pipeline, RwKind, StateBound, object_name};
 use crate::contract::reasons;
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec};
@@ -202,7 +202,13 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
                 classification: &classification,
             },
         )?;
-        p.push(RwKind::MaterializedView, name.clone(), vec![table.clone()], ddl);
+        p.push(
+            RwKind::MaterializedView,
+            name.clone(),
+            vec![table.clone()],
+            ddl,
+            StateBound::Unbounded("every event it classified this way"),
+        );
     }
 
     let subject = format!("{}.risingwave", spec.subject_root(StreamRole::DeadLetter));
@@ -218,7 +224,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     };
     let ddl = p.render("nats_sink", sink)?;
     let depends = [vec![rejected.clone()], p.nats_credentials()].concat();
-    p.push(RwKind::Sink, name, depends, ddl);
+    p.push(RwKind::Sink, name, depends, ddl, super::NATS_SINK_STATE);
 
     let name = object_name(&[&table, "accounting"]);
     let ddl = p.render(
@@ -230,6 +236,14 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             rejected: &rejected,
         },
     )?;
-    p.push(RwKind::MaterializedView, name, vec![valid, rejected], ddl);
+    p.push(
+        RwKind::MaterializedView,
+        name,
+        vec![valid, rejected],
+        ddl,
+        StateBound::Bounded(
+            "one row per outcome and reason, a fixed set; count and max over append-only inputs keep one value each",
+        ),
+    );
     Ok(())
 }

@@ -61,6 +61,23 @@ pub struct RwObject {
     /// For tables that read NATS: the durable consumer RisingWave reads through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_consumer: Option<NatsConsumer>,
+    /// What the object keeps, and what bounds it (the manifest lists it per object).
+    pub state: StateBound,
+}
+
+/// A NATS sink with sink decoupling off publishes as rows arrive and keeps nothing.
+const NATS_SINK_STATE: StateBound = StateBound::Stateless("publishes rows as they arrive (sink_decouple = false)");
+
+/// What a RisingWave object keeps as it runs, and what bounds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "bound", content = "detail", rename_all = "snake_case")]
+pub enum StateBound {
+    /// Keeps nothing beyond rows in flight.
+    Stateless(&'static str),
+    /// Keeps a bounded amount, by the mechanism named.
+    Bounded(&'static str),
+    /// Grows with the data; nothing RisingWave applies bounds it yet.
+    Unbounded(&'static str),
 }
 
 /// A JetStream durable consumer a table reads through. RisingWave creates it when the table
@@ -152,7 +169,7 @@ struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
-    fn push(&mut self, kind: RwKind, name: String, depends_on: Vec<String>, ddl: String) {
+    fn push(&mut self, kind: RwKind, name: String, depends_on: Vec<String>, ddl: String, state: StateBound) {
         self.objects.push(RwObject {
             kind,
             name,
@@ -160,10 +177,11 @@ impl Pipeline<'_> {
             ddl,
             secret_env: None,
             nats_consumer: None,
+            state,
         });
     }
 
-    /// A table reading NATS through `consumer`.
+    /// A table reading NATS through `consumer`; it keeps every row it reads.
     fn push_nats_table(&mut self, name: String, depends_on: Vec<String>, ddl: String, consumer: NatsConsumer) {
         self.objects.push(RwObject {
             kind: RwKind::Table,
@@ -172,6 +190,9 @@ impl Pipeline<'_> {
             ddl,
             secret_env: None,
             nats_consumer: Some(consumer),
+            state: StateBound::Unbounded(
+                "every message it read, for as long as the table exists; the stream's max_age does not apply to it",
+            ),
         });
     }
 
@@ -214,7 +235,13 @@ impl Pipeline<'_> {
                 pipeline: spec.pipeline.name.as_str(),
             },
         )?;
-        self.push(RwKind::Schema, self.schema.to_string(), vec![], ddl);
+        self.push(
+            RwKind::Schema,
+            self.schema.to_string(),
+            vec![],
+            ddl,
+            StateBound::Stateless("a namespace"),
+        );
         let mut secrets = Vec::new();
         if spec.nats.connect_mode == ConnectMode::UserAndPassword {
             let purpose = "password RisingWave uses to connect to NATS";
@@ -245,6 +272,7 @@ impl Pipeline<'_> {
                 ddl,
                 secret_env: Some(env.to_string()),
                 nats_consumer: None,
+                state: StateBound::Stateless("a value in the meta store"),
             });
         }
         Ok(())

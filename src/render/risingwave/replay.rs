@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::options::{self, SqlOption, option};
-use super::{NatsConsumer, Pipeline, RwKind, object_name};
+use super::{NatsConsumer, Pipeline, RwKind, StateBound, object_name};
 use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::spec::streams::StreamRole;
 
@@ -100,6 +100,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         replayed.clone(),
         vec![table, valid.clone()],
         ddl,
+        StateBound::Unbounded("every replayed identity (first copy) and, for the anti-join, every live identity"),
     );
 
     let counted = p.names.counted.clone();
@@ -113,6 +114,12 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             columns: &columns,
         },
     )?;
-    p.push(RwKind::MaterializedView, counted, vec![valid, replayed], ddl);
+    p.push(
+        RwKind::MaterializedView,
+        counted,
+        vec![valid, replayed],
+        ddl,
+        StateBound::Unbounded("every counted event"),
+    );
     Ok(())
 }

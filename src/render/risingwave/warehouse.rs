@@ -4,7 +4,13 @@
 use serde::Serialize;
 
 use super::options::{SqlOption, option, secret_option};
-use super::{Pipeline, RwKind, object_name};
+use super::{Pipeline, RwKind, StateBound, object_name};
+
+/// Sink decoupling (the default for the postgres sink) buffers rows in a log store until the
+/// warehouse has them; a warehouse that is down makes it grow.
+const WAREHOUSE_SINK_STATE: StateBound = StateBound::Bounded(
+    "the log store holds rows until the warehouse has taken them: bounded by how long the warehouse is away",
+);
 use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::render::{STREAM_DAILY_TABLE, STREAM_DAILY_VIEW};
 
@@ -69,7 +75,13 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         primary_key: &primary_key,
     };
     let ddl = p.render("warehouse_sink", sink)?;
-    p.push(RwKind::Sink, name, vec![valid, secret.clone()], ddl);
+    p.push(
+        RwKind::Sink,
+        name,
+        vec![valid, secret.clone()],
+        ddl,
+        WAREHOUSE_SINK_STATE,
+    );
 
     let daily = p.names.daily.clone();
     let name = object_name(&[STREAM_DAILY_VIEW, "to_warehouse"]);
@@ -81,6 +93,6 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         target: format!("{}.{}", wh.schema, STREAM_DAILY_TABLE),
     };
     let ddl = p.render("stream_daily_sink", sink)?;
-    p.push(RwKind::Sink, name, vec![daily, secret], ddl);
+    p.push(RwKind::Sink, name, vec![daily, secret], ddl, WAREHOUSE_SINK_STATE);
     Ok(())
 }

@@ -5,12 +5,15 @@ use serde::Serialize;
 
 use super::{Pipeline, RwKind, StateBound, aggregate_name};
 
-/// Windows are never closed (no watermark reaches them: late events update their window), and
-/// min and max over the counted events, which the replay anti-join can retract, keep every
+/// A temporal filter (`ts > now() - horizon`) expires readings, and with them their windows:
+/// min and max over the counted events, which the replay anti-join can retract, keep each
 /// reading (src/expr/core/src/aggregate/def.rs keeps single-value state only for append-only
-/// input).
-const ROLLING_STATE: StateBound =
-    StateBound::Unbounded("one row per device and window, and every reading for min and max");
+/// input), but only while it is within the horizon.
+const ROLLING_STATE: StateBound = StateBound::Bounded(
+    "the readings and windows of the live horizon (the telemetry stream's max_age): a temporal filter expires older ones",
+);
+/// The daily statistics are sunk into the warehouse by an upsert sink, which would delete the
+/// rows a temporal filter expired: so nothing expires here yet.
 const DAILY_STATE: StateBound =
     StateBound::Unbounded("one row per device, metric and day, and every reading for min and max");
 use crate::spec::duration::Duration;
@@ -26,6 +29,7 @@ struct RollingAggregate<'a> {
     unit: &'a str,
     size: String,
     hop: Option<String>,
+    horizon: &'a str,
 }
 
 #[derive(Serialize)]
@@ -40,7 +44,7 @@ struct Daily<'a> {
 
 pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     let spec = p.spec;
-    let counted = p.names.counted.clone();
+    let (counted, horizon) = (p.names.counted.clone(), p.names.live_horizon.clone());
     for device_type in &spec.device_types {
         for metric in &device_type.metrics {
             for window in &metric.windows {
@@ -61,6 +65,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
                         unit: &metric.unit,
                         size: window.size.sql_interval(false),
                         hop: window.hop.map(|h| h.sql_interval(false)),
+                        horizon: &horizon,
                     },
                 )?;
                 p.push(

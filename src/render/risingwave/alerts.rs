@@ -46,6 +46,7 @@ struct Detector<'a, M> {
     source: &'a str,
     metrics: Vec<M>,
     alert_key: &'a str,
+    horizon: &'a str,
 }
 
 #[derive(Serialize)]
@@ -116,7 +117,7 @@ fn anomaly_metric<'a>(device_type: &'a str, metric: &'a Metric) -> Option<Anomal
 /// The detectors that have metrics to watch, rendered, as the parts of the alerts view.
 fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
     let spec = p.spec;
-    let (valid, alert_key) = (p.names.valid.clone(), alert_key_sql(spec));
+    let (valid, alert_key, horizon) = (p.names.valid.clone(), alert_key_sql(spec), p.names.live_horizon.clone());
     let metrics: Vec<(&str, &Metric)> = spec
         .device_types
         .iter()
@@ -142,6 +143,7 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
             source: &valid,
             metrics: thresholds,
             alert_key: &alert_key,
+            horizon: &horizon,
         };
         let ddl = p.render(name, detector)?;
         p.push(
@@ -149,7 +151,7 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
             name.to_string(),
             vec![valid.clone()],
             ddl,
-            StateBound::Unbounded("every breach it found"),
+            StateBound::Bounded("the breaches within the live horizon: a temporal filter expires older ones"),
         );
         parts.push(AlertPart {
             kind: "threshold",
@@ -164,6 +166,7 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
             source: &valid,
             metrics: anomalies,
             alert_key: &alert_key,
+            horizon: &horizon,
         };
         let ddl = p.render(name, detector)?;
         p.push(
@@ -214,7 +217,7 @@ fn sink_source(p: &mut Pipeline, sink: &AlertSink, alerts: &str) -> anyhow::Resu
         name.clone(),
         vec![alerts.to_string()],
         ddl,
-        StateBound::Unbounded("every alert it forwards"),
+        StateBound::Bounded("the alerts within the live horizon, as the alerts view"),
     );
     Ok(name)
 }
@@ -239,7 +242,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         alerts.clone(),
         depends,
         ddl,
-        StateBound::Unbounded("every alert"),
+        StateBound::Bounded("the alerts within the live horizon; expired ones are retractions its append-only sinks drop"),
     );
     let spec = p.spec;
     for sink in &spec.risingwave.alert_sinks {

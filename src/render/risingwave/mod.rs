@@ -141,6 +141,10 @@ struct Names {
     daily: String,
     nats_secret: String,
     warehouse_secret: String,
+    /// How far back the live views look (`ts > now() - horizon`, a temporal filter that
+    /// bounds their state): what the telemetry stream retains, which is also what a recreated
+    /// ingestion table can refill.
+    live_horizon: String,
 }
 
 impl Names {
@@ -155,8 +159,14 @@ impl Names {
             daily: super::STREAM_DAILY_VIEW.to_string(),
             nats_secret: object_name(&[pipeline, "nats_password"]),
             warehouse_secret: object_name(&[pipeline, "warehouse_password"]),
+            live_horizon: live_horizon(spec).sql_interval(false),
         }
     }
+}
+
+fn live_horizon(spec: &Spec) -> crate::spec::duration::Duration {
+    let retained = spec.stream(crate::spec::streams::StreamRole::Telemetry).max_age;
+    if retained.is_zero() { spec.slo.replay_retention } else { retained }
 }
 
 /// What every family needs while rendering, and the objects rendered so far.

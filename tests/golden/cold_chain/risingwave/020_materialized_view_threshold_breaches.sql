@@ -23,6 +23,7 @@ SELECT
     END AS threshold
 FROM cold_chain.valid_telemetry
 WHERE device_type = 'reefer' AND metric = 'cargo_temperature' AND NOT late
+    AND ts > now() - INTERVAL '10 days'
     AND (value > 8.0 OR value < -0.5 OR value > 6.0 OR value < 1.0)
 UNION ALL
 SELECT
@@ -43,6 +44,7 @@ SELECT
     END AS threshold
 FROM cold_chain.valid_telemetry
 WHERE device_type = 'reefer' AND metric = 'battery_voltage' AND NOT late
+    AND ts > now() - INTERVAL '10 days'
     AND (value < 11.0 OR value < 11.8)
 UNION ALL
 SELECT
@@ -67,6 +69,7 @@ SELECT
     END AS threshold
 FROM cold_chain.valid_telemetry
 WHERE device_type = 'cold_room' AND metric = 'air_temperature' AND NOT late
+    AND ts > now() - INTERVAL '10 days'
     AND (value > 8.0 OR value < 0.0 OR value > 6.0 OR value < 2.0)
 UNION ALL
 SELECT
@@ -85,4 +88,5 @@ SELECT
     END AS threshold
 FROM cold_chain.valid_telemetry
 WHERE device_type = 'cold_room' AND metric = 'humidity' AND NOT late
+    AND ts > now() - INTERVAL '10 days'
     AND (value > 85.0);

@@ -12,4 +12,5 @@ SELECT
     stddev_samp(value) AS stddev_value
 FROM HOP(factory.counted_telemetry, ts, INTERVAL '1 minute', INTERVAL '15 minutes')
 WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration'
+    AND ts > now() - INTERVAL '7 days'
 GROUP BY site, device_id, window_start, window_end;

@@ -19,6 +19,7 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'press' AND metric = 'oil_temperature' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 85.0 OR value > 70.0)
 UNION ALL
 SELECT
@@ -43,6 +44,7 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'press' AND metric = 'hydraulic_pressure' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 340.0 OR value < 80.0 OR value > 300.0 OR value < 120.0)
 UNION ALL
 SELECT
@@ -63,6 +65,7 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 11.2 OR value > 7.1)
 UNION ALL
 SELECT
@@ -83,6 +86,7 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'cnc_mill' AND metric = 'spindle_load' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 110.0 OR value > 95.0)
 UNION ALL
 SELECT
@@ -107,6 +111,7 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'compressor' AND metric = 'discharge_pressure' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 11.0 OR value < 5.5 OR value > 10.0 OR value < 6.5)
 UNION ALL
 SELECT
@@ -125,4 +130,5 @@ SELECT
     END AS threshold
 FROM factory.valid_telemetry
 WHERE device_type = 'compressor' AND metric = 'motor_current' AND NOT late
+    AND ts > now() - INTERVAL '7 days'
     AND (value > 320.0);

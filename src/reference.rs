@@ -42,7 +42,12 @@ pub const FORBIDDEN_SOURCE_OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// Keys iotctl renders itself from the spec; setting them as extra options would conflict.
+/// Options of the table itself, not of its connector (src/frontend/src/utils/with_options.rs,
+/// `RETENTION_SECONDS`): RisingWave takes them out before the connector sees its options.
+pub const TABLE_OPTIONS: &[&str] = &["retention_seconds"];
+
 pub const OWNED_SOURCE_OPTIONS: &[&str] = &[
+    "retention_seconds",
     "connector",
     "server_url",
     "subject",

@@ -444,7 +444,7 @@ fn check_nats_source(options: &BTreeMap<String, String>) -> Result<(), String> {
         ],
     )?;
     for key in options.keys() {
-        if !reference::is_nats_source_option(key) {
+        if !reference::is_nats_source_option(key) && !reference::TABLE_OPTIONS.contains(&key.as_str()) {
             return Err(format!("`{key}` is not a documented NATS source option"));
         }
         if let Some((_, why)) = reference::FORBIDDEN_SOURCE_OPTIONS.iter().find(|(k, _)| k == key) {

@@ -145,6 +145,8 @@ struct Names {
     /// bounds their state): what the telemetry stream retains, which is also what a recreated
     /// ingestion table can refill.
     live_horizon: String,
+    /// How long the NATS tables keep a row: the live horizon.
+    table_retention: crate::spec::duration::Duration,
 }
 
 impl Names {
@@ -160,10 +162,12 @@ impl Names {
             nats_secret: object_name(&[pipeline, "nats_password"]),
             warehouse_secret: object_name(&[pipeline, "warehouse_password"]),
             live_horizon: live_horizon(spec).sql_interval(false),
+            table_retention: live_horizon(spec),
         }
     }
 }
 
+/// What the telemetry stream retains (else the replay SLO): the live views' horizon.
 fn live_horizon(spec: &Spec) -> crate::spec::duration::Duration {
     let retained = spec.stream(crate::spec::streams::StreamRole::Telemetry).max_age;
     if retained.is_zero() { spec.slo.replay_retention } else { retained }

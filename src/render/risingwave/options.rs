@@ -120,3 +120,11 @@ pub(super) fn nats_sink_session() -> Vec<SessionSetting> {
         why: "publish as rows arrive, not at checkpoints: alert latency",
     }]
 }
+
+/// Rows of an APPEND ONLY table leave its storage this long after they were written
+/// (`retention_seconds`, src/frontend/src/handler/create_table.rs; e2e
+/// e2e_test/source_inline/kafka/ttl_table_with_con.slt on a connector table). Views already
+/// hold what they read; a view created later backfills only what is left.
+pub(super) fn table_retention(horizon: crate::spec::duration::Duration) -> anyhow::Result<SqlOption> {
+    option("retention_seconds", &(horizon.as_millis() / 1000).max(1).to_string())
+}

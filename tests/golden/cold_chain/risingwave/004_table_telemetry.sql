@@ -22,6 +22,7 @@ WITH (
     stream = 'COLD_CHAIN_TELEMETRY',
     consumer.durable_name = 'cold_chain_risingwave',
     consumer.ack_policy = 'explicit',
+    retention_seconds = '864000',
     consumer.ack_wait.sec = '60',
     consumer.max_ack_pending = '10000'
 )

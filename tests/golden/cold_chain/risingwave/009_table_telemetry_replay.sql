@@ -29,7 +29,8 @@ WITH (
     stream = 'COLD_CHAIN_REPLAY',
     consumer.durable_name = 'cold_chain_risingwave_replay',
     consumer.ack_policy = 'explicit',
-    consumer.max_ack_pending = '1000000'
+    consumer.max_ack_pending = '1000000',
+    retention_seconds = '864000'
 )
 FORMAT PLAIN ENCODE JSON;
 SET streaming_parallelism_for_table TO DEFAULT;

@@ -20,7 +20,8 @@ WITH (
     stream = 'FACTORY_TELEMETRY',
     consumer.durable_name = 'factory_risingwave',
     consumer.ack_policy = 'explicit',
-    consumer.max_ack_pending = '1000000'
+    consumer.max_ack_pending = '1000000',
+    retention_seconds = '604800'
 )
 FORMAT PLAIN ENCODE BYTES;
 SET streaming_parallelism_for_table TO DEFAULT;

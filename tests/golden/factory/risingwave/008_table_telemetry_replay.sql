@@ -26,7 +26,8 @@ WITH (
     stream = 'FACTORY_REPLAY',
     consumer.durable_name = 'factory_risingwave_replay',
     consumer.ack_policy = 'explicit',
-    consumer.max_ack_pending = '1000000'
+    consumer.max_ack_pending = '1000000',
+    retention_seconds = '604800'
 )
 FORMAT PLAIN ENCODE JSON;
 SET streaming_parallelism_for_table TO DEFAULT;

@@ -10,6 +10,8 @@ use super::{Pipeline, RwKind, StateBound, alert_key_sql, kind_name, object_name,
 
 /// Each device's readings stay in the over-window's state: RisingWave keeps a partition's rows
 /// (src/stream/src/executor/over_window/general.rs), and no watermark reaches the view.
+const THRESHOLD_STATE: StateBound =
+    StateBound::Bounded("the breaches within the live horizon: a temporal filter expires older ones");
 const ANOMALY_STATE: StateBound =
     StateBound::Unbounded("every reading of each device, in the over-window's partitions");
 use crate::spec::model::{AlertKind, AlertSink, Metric, Severity};
@@ -134,54 +136,56 @@ fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
         .collect();
     let anomalies: Vec<AnomalyMetric> = metrics.iter().filter_map(|(dt, m)| anomaly_metric(dt, m)).collect();
     let mut parts = Vec::new();
-    let (has_thresholds, has_anomalies) = (!thresholds.is_empty(), !anomalies.is_empty());
-    if has_thresholds {
-        let name = "threshold_breaches";
-        let detector = Detector {
-            schema: p.schema,
-            name,
-            source: &valid,
-            metrics: thresholds,
-            alert_key: &alert_key,
-            horizon: &horizon,
-        };
-        let ddl = p.render(name, detector)?;
-        p.push(
-            RwKind::MaterializedView,
-            name.to_string(),
-            vec![valid.clone()],
-            ddl,
-            StateBound::Bounded("the breaches within the live horizon: a temporal filter expires older ones"),
-        );
-        parts.push(AlertPart {
-            kind: "threshold",
-            source: name.to_string(),
-        });
+    let shared = (valid.as_str(), alert_key.as_str(), horizon.as_str());
+    if let Some(part) = detector(
+        p,
+        "threshold",
+        "threshold_breaches",
+        thresholds,
+        shared,
+        THRESHOLD_STATE,
+    )? {
+        parts.push(part);
     }
-    if has_anomalies {
-        let name = "anomalies";
-        let detector = Detector {
-            schema: p.schema,
-            name,
-            source: &valid,
-            metrics: anomalies,
-            alert_key: &alert_key,
-            horizon: &horizon,
-        };
-        let ddl = p.render(name, detector)?;
-        p.push(
-            RwKind::MaterializedView,
-            name.to_string(),
-            vec![valid.clone()],
-            ddl,
-            ANOMALY_STATE,
-        );
-        parts.push(AlertPart {
-            kind: "anomaly",
-            source: name.to_string(),
-        });
+    if let Some(part) = detector(p, "anomaly", "anomalies", anomalies, shared, ANOMALY_STATE)? {
+        parts.push(part);
     }
     Ok(parts)
+}
+
+/// One detector view over the valid events, when it has metrics to watch: the part it adds to
+/// the alerts view. `(source, alert_key, horizon)` are the same for every detector.
+fn detector<M: Serialize>(
+    p: &mut Pipeline,
+    kind: &'static str,
+    name: &'static str,
+    metrics: Vec<M>,
+    (source, alert_key, horizon): (&str, &str, &str),
+    state: StateBound,
+) -> anyhow::Result<Option<AlertPart>> {
+    if metrics.is_empty() {
+        return Ok(None);
+    }
+    let context = Detector {
+        schema: p.schema,
+        name,
+        source,
+        metrics,
+        alert_key,
+        horizon,
+    };
+    let ddl = p.render(name, context)?;
+    p.push(
+        RwKind::MaterializedView,
+        name.to_string(),
+        vec![source.to_string()],
+        ddl,
+        state,
+    );
+    Ok(Some(AlertPart {
+        kind,
+        source: name.to_string(),
+    }))
 }
 
 /// The view a sink reads: all alerts, or a filter of them by severity and kind.
@@ -242,7 +246,9 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         alerts.clone(),
         depends,
         ddl,
-        StateBound::Bounded("the alerts within the live horizon; expired ones are retractions its append-only sinks drop"),
+        StateBound::Bounded(
+            "the alerts within the live horizon; expired ones are retractions its append-only sinks drop",
+        ),
     );
     let spec = p.spec;
     for sink in &spec.risingwave.alert_sinks {

@@ -170,7 +170,11 @@ impl Names {
 /// What the telemetry stream retains (else the replay SLO): the live views' horizon.
 fn live_horizon(spec: &Spec) -> crate::spec::duration::Duration {
     let retained = spec.stream(crate::spec::streams::StreamRole::Telemetry).max_age;
-    if retained.is_zero() { spec.slo.replay_retention } else { retained }
+    if retained.is_zero() {
+        spec.slo.replay_retention
+    } else {
+        retained
+    }
 }
 
 /// What every family needs while rendering, and the objects rendered so far.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Artifact;
 use super::contract_fields::event_fields;
-use super::quoting::{float, yaml_string};
+use super::quoting::{float, literal, yaml_string};
 use super::templates::Templates;
 use crate::spec::model::{Gateway, Metric, Spec};
 
@@ -100,18 +100,7 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         .iter()
         .flat_map(|dt| dt.metrics.iter().map(move |m| ThresholdRow::new(dt.name.as_str(), m)))
         .collect();
-    let sql_bound = |v: Option<f64>| v.map_or_else(|| "NULL".to_string(), float);
-    let rows: Vec<_> = thresholds
-        .iter()
-        .map(|t| {
-            json!({
-                "device_type": t.device_type, "metric": t.metric, "unit": t.unit,
-                "range_min": t.range_min, "range_max": t.range_max,
-                "warning_above": sql_bound(t.warning_above), "warning_below": sql_bound(t.warning_below),
-                "critical_above": sql_bound(t.critical_above), "critical_below": sql_bound(t.critical_below),
-            })
-        })
-        .collect();
+    let rows = thresholds.iter().map(ThresholdRow::values_row).collect::<anyhow::Result<Vec<_>>>()?;
     add(
         "models/metric_thresholds.sql",
         "sqlmesh/models/metric_thresholds.sql.j2",
@@ -267,6 +256,27 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
 }
 
 /// A metric's range and thresholds, as the thresholds model serves them.
+/// One row of the thresholds model's VALUES list, as `sqlmesh format` writes it: sqlglot puts
+/// a tuple on one line unless its items (each with its `, `) exceed 80 characters
+/// (`Generator.too_wide`, `max_text_width`), and then one item per line.
+#[derive(Serialize)]
+pub struct ValuesRow {
+    cells: Vec<String>,
+    wide: bool,
+}
+
+const SQLGLOT_MAX_TEXT_WIDTH: usize = 80;
+
+impl ValuesRow {
+    fn new(cells: Vec<String>) -> ValuesRow {
+        let width: usize = cells.iter().map(|c| c.len()).sum::<usize>() + 2 * cells.len().saturating_sub(1);
+        ValuesRow {
+            wide: width > SQLGLOT_MAX_TEXT_WIDTH,
+            cells,
+        }
+    }
+}
+
 pub struct ThresholdRow {
     pub device_type: String,
     pub metric: String,
@@ -287,6 +297,23 @@ pub enum Level {
 }
 
 impl ThresholdRow {
+    /// The row as SQL values, in the model's column order.
+    fn values_row(&self) -> anyhow::Result<ValuesRow> {
+        let text = |t: &str| literal(t).map_err(anyhow::Error::msg);
+        let bound = |v: Option<f64>| v.map_or_else(|| "NULL".to_string(), float);
+        Ok(ValuesRow::new(vec![
+            text(&self.device_type)?,
+            text(&self.metric)?,
+            text(&self.unit)?,
+            float(self.range_min),
+            float(self.range_max),
+            bound(self.warning_above),
+            bound(self.warning_below),
+            bound(self.critical_above),
+            bound(self.critical_below),
+        ]))
+    }
+
     pub fn new(device_type: &str, metric: &Metric) -> ThresholdRow {
         let warning = metric.thresholds.warning.unwrap_or_default();
         let critical = metric.thresholds.critical.unwrap_or_default();

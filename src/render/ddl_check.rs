@@ -68,7 +68,13 @@ pub(super) fn tokenize(sql: &str) -> Result<Vec<Token>, String> {
             });
         } else if c.is_alphanumeric() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+            // `a.b` stays one word; a dot before a quoted part (`a."b"`) is its own token.
+            let word_char = |k: usize| {
+                chars[k].is_alphanumeric()
+                    || chars[k] == '_'
+                    || (chars[k] == '.' && chars.get(k + 1).is_some_and(|c| c.is_alphanumeric() || *c == '_'))
+            };
+            while i < chars.len() && word_char(i) {
                 i += 1;
             }
             tokens.push(Token::Word(chars[start..i].iter().collect()));
@@ -524,6 +530,8 @@ mod tests {
         }
         let sink = "SET sink_decouple = false; CREATE SINK IF NOT EXISTS iot.s FROM iot.a WITH (connector = 'nats', server_url = 'x', subject = 'alerts.iot.all', connect_mode = 'plain', type = 'append-only', snapshot = 'false'); SET sink_decouple TO DEFAULT;";
         assert_eq!(check_statement(sink).unwrap().kind, "sink");
+        let quoted = "CREATE SCHEMA IF NOT EXISTS s_1.\"end\";";
+        assert_eq!(check_statement(quoted).unwrap().name, "s_1.end");
         let query_sink = "CREATE SINK IF NOT EXISTS iot.s AS SELECT a, (b) FROM iot.v WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'a');";
         assert_eq!(check_statement(query_sink).unwrap().kind, "sink");
     }

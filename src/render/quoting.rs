@@ -2,97 +2,21 @@
 //! reaches an artifact passes through here (as minijinja filters), so quotes, semicolons,
 //! newlines or unicode in a name or description cannot break or inject anything.
 
-/// Words PostgreSQL, RisingWave or DuckDB reserve; such identifiers get double quotes.
-const RESERVED: &[&str] = &[
-    "all",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "asymmetric",
-    "both",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "current_catalog",
-    "current_date",
-    "current_role",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "default",
-    "deferrable",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "false",
-    "fetch",
-    "for",
-    "foreign",
-    "from",
-    "grant",
-    "group",
-    "having",
-    "in",
-    "initially",
-    "intersect",
-    "into",
-    "lateral",
-    "leading",
-    "limit",
-    "localtime",
-    "localtimestamp",
-    "not",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "placing",
-    "primary",
-    "references",
-    "returning",
-    "select",
-    "session_user",
-    "some",
-    "symmetric",
-    "table",
-    "then",
-    "to",
-    "trailing",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "variadic",
-    "when",
-    "where",
-    "window",
-    "with",
-    "source",
-    "sink",
-    "watermark",
-    "emit",
-    "materialized",
-    "view",
-    "secret",
-    "schema",
-    "qualify",
-    "pivot",
-    "unpivot",
-];
+/// The reserved keywords of PostgreSQL, DuckDB and RisingWave, from their own lists
+/// (`scripts/reserved_keywords.sh`); such identifiers get double quotes.
+const RESERVED_KEYWORDS: &str = include_str!("../../sql/reference/reserved-keywords.txt");
+
+pub fn is_reserved(word: &str) -> bool {
+    static RESERVED: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    RESERVED
+        .get_or_init(|| {
+            RESERVED_KEYWORDS
+                .lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        })
+        .contains(word)
+}
 
 /// A SQL identifier: bare when it is a plain lowercase name, double-quoted otherwise.
 pub fn ident(name: &str) -> Result<String, String> {
@@ -103,7 +27,7 @@ pub fn ident(name: &str) -> Result<String, String> {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&name);
+        && !is_reserved(name);
     Ok(if plain {
         name.to_string()
     } else {
@@ -150,6 +74,10 @@ mod tests {
     fn identifiers_quote_only_when_needed() {
         assert_eq!(ident("telemetry").unwrap(), "telemetry");
         assert_eq!(ident("select").unwrap(), "\"select\"");
+        // Reserved by PostgreSQL as a type or function name: once left bare, which broke DDL.
+        assert_eq!(ident("similar").unwrap(), "\"similar\"");
+        // A keyword none of the three engines reserves stays bare.
+        assert_eq!(ident("value").unwrap(), "value");
         assert_eq!(ident("Mixed").unwrap(), "\"Mixed\"");
         assert_eq!(ident("a\"; DROP TABLE x; --").unwrap(), "\"a\"\"; DROP TABLE x; --\"");
         assert!(ident("nul\0").is_err());

@@ -100,7 +100,10 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         .iter()
         .flat_map(|dt| dt.metrics.iter().map(move |m| ThresholdRow::new(dt.name.as_str(), m)))
         .collect();
-    let rows = thresholds.iter().map(ThresholdRow::values_row).collect::<anyhow::Result<Vec<_>>>()?;
+    let rows = thresholds
+        .iter()
+        .map(ThresholdRow::values_row)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     add(
         "models/metric_thresholds.sql",
         "sqlmesh/models/metric_thresholds.sql.j2",

@@ -6,6 +6,7 @@ mod apply_systems;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod naming;
 mod ordered_read;
 mod provision;
 mod reconcile;

@@ -8,6 +8,7 @@ use super::load::LoadedSpec;
 use super::model::{API_VERSION, Bounds, FieldType, Metric, Spec};
 use super::names::Ident;
 use crate::render::contract_fields::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
+use crate::render::risingwave::aggregate_name;
 
 /// Checks `loaded` and returns all diagnostics (errors and warnings), in file order.
 pub fn validate(loaded: &LoadedSpec) -> Vec<Diagnostic> {
@@ -138,6 +139,30 @@ impl Checker<'_> {
         );
     }
 
+    /// Each rolling aggregate's view is named `agg_<device type>_<metric>_<window>`: two such
+    /// names may not meet (`a_b` + `c` and `a` + `b_c`), or RisingWave would refuse the second.
+    fn aggregate_names(&mut self, spec: &Spec) {
+        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for (i, device_type) in spec.device_types.iter().enumerate() {
+            for (j, metric) in device_type.metrics.iter().enumerate() {
+                for (k, window) in metric.windows.iter().enumerate() {
+                    let name = aggregate_name(device_type.name.as_str(), metric.name.as_str(), window);
+                    let path = format!("device_types[{i}].metrics[{j}].windows[{k}]");
+                    if let Some(first) = seen.get(&name) {
+                        self.error_help(
+                            "spec::duplicate-name",
+                            path,
+                            format!("the aggregate view of this window is named `{name}`, as the one of {first}"),
+                            "rename a device type or metric: names join with `_`",
+                        );
+                    } else {
+                        seen.insert(name, path);
+                    }
+                }
+            }
+        }
+    }
+
     fn device_types(&mut self, spec: &Spec) {
         if spec.device_types.is_empty() {
             self.error(
@@ -168,6 +193,7 @@ impl Checker<'_> {
                     .map(|(j, m)| (format!("{base}.metrics[{j}].name"), m.name.as_str())),
             );
         }
+        self.aggregate_names(spec);
         self.unique(
             "device type",
             spec.device_types

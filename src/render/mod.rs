@@ -3,6 +3,7 @@
 pub mod contract_fields;
 pub mod contracts;
 pub mod ddl_check;
+mod ddl_options;
 pub mod ddl_rules;
 pub mod manifest;
 pub mod quoting;

@@ -40,6 +40,34 @@ fn dependents_of(name: &str, desired: &[RwObject]) -> Vec<String> {
     ordered
 }
 
+/// How a changed object is replaced, and what that destroys.
+fn replace_strategy(object: &RwObject, dependents: &[String]) -> (ReplaceStrategy, Option<String>) {
+    match object.kind {
+        RwKind::MaterializedView if dependents.is_empty() => (ReplaceStrategy::SwapMaterializedView, None),
+        RwKind::MaterializedView => (
+            ReplaceStrategy::DropAndCreate,
+            Some(format!(
+                "drops {} and {} dependent object(s) while they are rebuilt",
+                object.name,
+                dependents.len()
+            )),
+        ),
+        // REPLACE SINK never sends the rows a view already holds
+        // (src/frontend/src/handler/create_sink.rs forces snapshot = false): right for a sink
+        // rendered that way, a loss for one that must deliver every row to a new target.
+        RwKind::Sink if object.ddl.contains("snapshot = 'false'") => (ReplaceStrategy::ReplaceSink, None),
+        RwKind::Sink => (ReplaceStrategy::RecreateSink, None),
+        _ => (
+            ReplaceStrategy::DropAndCreate,
+            Some(format!(
+                "connector options cannot be altered: drops table {} and its rows, and {} dependent object(s); they refill from what the stream retains",
+                object.name,
+                dependents.len()
+            )),
+        ),
+    }
+}
+
 pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
     let mut changes = Vec::new();
     // Objects recreated because something they read from is recreated.
@@ -116,30 +144,7 @@ pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
             continue;
         }
         let dependents = dependents_of(&object.name, desired);
-        let (strategy, data_loss) = match object.kind {
-            RwKind::MaterializedView if dependents.is_empty() => (ReplaceStrategy::SwapMaterializedView, None),
-            RwKind::MaterializedView => (
-                ReplaceStrategy::DropAndCreate,
-                Some(format!(
-                    "drops {} and {} dependent object(s) while they are rebuilt",
-                    object.name,
-                    dependents.len()
-                )),
-            ),
-            // REPLACE SINK never sends the rows a view already holds
-            // (src/frontend/src/handler/create_sink.rs forces snapshot = false): right for a sink
-            // rendered that way, a loss for one that must deliver every row to a new target.
-            RwKind::Sink if object.ddl.contains("snapshot = 'false'") => (ReplaceStrategy::ReplaceSink, None),
-            RwKind::Sink => (ReplaceStrategy::RecreateSink, None),
-            _ => (
-                ReplaceStrategy::DropAndCreate,
-                Some(format!(
-                    "connector options cannot be altered: drops table {} and its rows, and {} dependent object(s); they refill from what the stream retains",
-                    object.name,
-                    dependents.len()
-                )),
-            ),
-        };
+        let (strategy, data_loss) = replace_strategy(object, &dependents);
         if strategy == ReplaceStrategy::DropAndCreate {
             recreated.extend(dependents.iter().cloned());
         }

@@ -68,32 +68,37 @@ fn replace_strategy(object: &RwObject, dependents: &[String]) -> (ReplaceStrateg
     }
 }
 
-pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
-    let mut changes = Vec::new();
-    // Objects recreated because something they read from is recreated.
-    let mut recreated: BTreeSet<String> = BTreeSet::new();
+/// Objects iotctl applied that the spec no longer has, dropped dependents first.
+fn removed(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
     let desired_names: BTreeSet<&str> = desired.iter().map(|o| o.name.as_str()).collect();
-
-    // Objects iotctl applied that the spec no longer has, dependents first.
     let mut drops: Vec<(&String, &RwKind)> = snapshot
         .relations
         .iter()
         .filter(|(name, _)| snapshot.ledger.contains_key(*name) && !desired_names.contains(name.as_str()))
         .collect();
     drops.sort_by_key(|(_, kind)| std::cmp::Reverse(**kind));
-    for (name, kind) in drops {
-        let data_loss = match kind {
-            RwKind::Table => format!("drops table {name} and its rows"),
-            RwKind::MaterializedView => format!("drops materialized view {name} and its state"),
-            RwKind::Sink => format!("stops sink {name}"),
-            _ => format!("drops {name}"),
-        };
-        changes.push(Change::DropRelation {
-            kind: *kind,
-            name: name.clone(),
-            data_loss: Some(data_loss),
-        });
-    }
+    drops
+        .into_iter()
+        .map(|(name, kind)| {
+            let data_loss = match kind {
+                RwKind::Table => format!("drops table {name} and its rows"),
+                RwKind::MaterializedView => format!("drops materialized view {name} and its state"),
+                RwKind::Sink => format!("stops sink {name}"),
+                _ => format!("drops {name}"),
+            };
+            Change::DropRelation {
+                kind: *kind,
+                name: name.clone(),
+                data_loss: Some(data_loss),
+            }
+        })
+        .collect()
+}
+
+pub fn diff(desired: &[RwObject], snapshot: &CatalogSnapshot) -> Vec<Change> {
+    let mut changes = removed(desired, snapshot);
+    // Objects recreated because something they read from is recreated.
+    let mut recreated: BTreeSet<String> = BTreeSet::new();
 
     for object in desired {
         let hash = ddl_hash(&object.ddl);

@@ -233,10 +233,39 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     let passed = audit(&f);
     assert!(passed.status.success(), "{}{}", stdout(&passed), stderr(&passed));
     assert!(stdout(&passed).contains("stream_matches_batch"), "{}", stdout(&passed));
-    f.sql("UPDATE iot_raw.stream_daily_device_metrics SET samples = samples + 1 WHERE (device_id, metric) IN (SELECT device_id, metric FROM iot_raw.stream_daily_device_metrics ORDER BY device_id, metric LIMIT 1)");
+    let copy = "INSERT INTO iot_raw.stream_daily_device_metrics SELECT CAST(event_date AS TIMESTAMP) AT TIME ZONE 'UTC', site, device_type, device_id, metric, sample_count, min_value, max_value, avg_value FROM device_health.daily_device_metrics";
+    let first_group = "(device_id, metric) IN (SELECT device_id, metric FROM iot_raw.stream_daily_device_metrics ORDER BY device_id, metric LIMIT 1)";
+    f.sql(&format!(
+        "UPDATE iot_raw.stream_daily_device_metrics SET samples = samples + 1 WHERE {first_group}"
+    ));
     let failed = audit(&f);
     assert!(!failed.status.success(), "{}", stdout(&failed));
     assert!(stdout(&failed).contains("stream_matches_batch"), "{}", stdout(&failed));
+    // A device-day the stream lacks fails too (an INNER JOIN let it pass) …
+    f.sql("DELETE FROM iot_raw.stream_daily_device_metrics");
+    f.sql(copy);
+    f.sql(&format!(
+        "DELETE FROM iot_raw.stream_daily_device_metrics WHERE {first_group}"
+    ));
+    let missing = audit(&f);
+    assert!(
+        !missing.status.success(),
+        "a group missing from the stream passed:\n{}",
+        stdout(&missing)
+    );
+    // … and so does one only the stream holds.
+    f.sql("DELETE FROM iot_raw.stream_daily_device_metrics");
+    f.sql(copy);
+    f.sql(&format!(
+        "INSERT INTO iot_raw.stream_daily_device_metrics VALUES (TIMESTAMPTZ '{} 00:00:00+00', 'berlin', 'press', 'ghost-device', 'oil_temperature', 3, 1, 2, 1.5)",
+        f.days[0]
+    ));
+    let extra = audit(&f);
+    assert!(
+        !extra.status.success(),
+        "a group only the stream holds passed:\n{}",
+        stdout(&extra)
+    );
     f.sql("DELETE FROM iot_raw.stream_daily_device_metrics");
 
     // Value drift beyond the tolerance, then forgiven by a looser one.

@@ -6,7 +6,7 @@ MODEL (
     lookback 3
   ),
   cron '@daily',
-  grain (event_date, site, device_id, metric),
+  grain (event_date, site, device_type, device_id, metric),
   description 'Daily health of every device and metric: reading statistics and threshold breaches (UTC days)',
   columns (
     event_date DATE,
@@ -31,7 +31,7 @@ MODEL (
   ),
   audits (
     NOT_NULL(columns := (event_date, site, device_type, device_id, metric, sample_count)),
-    UNIQUE_COMBINATION_OF_COLUMNS(columns := (event_date, site, device_id, metric)),
+    UNIQUE_COMBINATION_OF_COLUMNS(columns := (event_date, site, device_type, device_id, metric)),
     BREACHES_WITHIN_SAMPLES,
     VALUES_WITHIN_RANGE,
     STREAM_MATCHES_BATCH

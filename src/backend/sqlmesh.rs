@@ -8,6 +8,41 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::render::Artifact;
 
+/// Where iotctl records, in the project directory, the project it last planned to completion
+/// on each gateway: files that match the rendering are not proof that the plan ran (a failed
+/// plan leaves them written), this record is.
+const APPLIED_RECORD: &str = ".iotctl-applied";
+
+/// A digest of the rendered project: its paths and contents.
+pub fn project_digest(artifacts: &[&Artifact]) -> String {
+    let mut files: Vec<&&Artifact> = artifacts.iter().filter(|a| a.path.starts_with("sqlmesh/")).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut text = String::new();
+    for file in files {
+        text.push_str(&format!("{}\n{}\n{}\n", file.path, file.content.len(), file.content));
+    }
+    crate::render::manifest::sha256_hex(text.as_bytes())
+}
+
+/// Whether the project with `digest` was last planned to completion on `gateway` in `dir`.
+pub fn planned(dir: &Path, gateway: &str, digest: &str) -> bool {
+    std::fs::read_to_string(dir.join(APPLIED_RECORD))
+        .is_ok_and(|text| text.lines().any(|line| line == format!("{gateway} {digest}")))
+}
+
+/// Records that the project with `digest` was planned to completion on `gateway`.
+pub fn record_planned(dir: &Path, gateway: &str, digest: &str) -> anyhow::Result<()> {
+    let path = dir.join(APPLIED_RECORD);
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<String> = previous
+        .lines()
+        .filter(|line| !line.starts_with(&format!("{gateway} ")))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("{gateway} {digest}"));
+    std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("cannot write `{}`", path.display()))
+}
+
 /// Files of the project under `dir` that differ from the rendering (relative to `sqlmesh/`).
 pub fn changed_files(artifacts: &[&Artifact], dir: &Path) -> Vec<String> {
     artifacts

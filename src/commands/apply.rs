@@ -152,14 +152,19 @@ pub async fn observe_and_diff(
     }
     if let Some(settings) = &live.sqlmesh {
         // SQLMesh computes its own diff; iotctl runs it when the project it renders changed.
-        let changed_files = sqlmesh::changed_files(&rendering.files(), &settings.project_dir);
-        if !changed_files.is_empty() {
+        let files = rendering.files();
+        let changed_files = sqlmesh::changed_files(&files, &settings.project_dir);
+        let gateway = settings
+            .gateway
+            .clone()
+            .unwrap_or_else(|| gateway_name(spec.sqlmesh.default_gateway).to_string());
+        // Files on disk are no proof: a failed plan leaves them written. Only a plan that
+        // finished on this gateway is.
+        let planned = sqlmesh::planned(&settings.project_dir, &gateway, &sqlmesh::project_digest(&files));
+        if !changed_files.is_empty() || !planned {
             plan.changes.push(Change::ApplySqlmesh {
                 project_dir: settings.project_dir.display().to_string(),
-                gateway: settings
-                    .gateway
-                    .clone()
-                    .unwrap_or_else(|| gateway_name(spec.sqlmesh.default_gateway).to_string()),
+                gateway,
                 changed_files,
             });
         }
@@ -332,7 +337,8 @@ async fn execute(
                             progress.suspend(|| eprintln!("  sqlmesh | {line}"));
                         }
                     })
-                    .await
+                    .await?;
+                    sqlmesh::record_planned(&settings.project_dir, &gateway, &sqlmesh::project_digest(&files))
                 }
             }
         };

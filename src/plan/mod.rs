@@ -250,7 +250,9 @@ impl Change {
                 changed_files,
             } => {
                 if changed_files.is_empty() {
-                    format!("run sqlmesh plan on gateway {gateway} ({project_dir} up to date)")
+                    format!(
+                        "run sqlmesh plan on gateway {gateway} ({project_dir} is written, but no plan of it has finished there)"
+                    )
                 } else {
                     format!(
                         "write {} file(s) to {project_dir} and run sqlmesh plan on gateway {gateway}",
@@ -310,10 +312,10 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// Nothing to do. A SQLMesh plan whose files are written but never finished counts: it is
+    /// what a failed apply leaves behind.
     pub fn is_empty(&self) -> bool {
-        self.changes
-            .iter()
-            .all(|c| matches!(c, Change::ApplySqlmesh { changed_files, .. } if changed_files.is_empty()))
+        self.changes.is_empty()
     }
 
     pub fn destructive(&self) -> Vec<&Change> {

@@ -225,7 +225,7 @@ fn sqlmesh_apply_on_postgres_after_the_warehouse_table() {
 }
 
 #[test]
-fn a_failing_sqlmesh_plan_stops_the_apply_and_shows_its_error() {
+fn a_failing_sqlmesh_plan_stops_the_apply_and_is_retried_until_it_succeeds() {
     let nats = TestNats::start();
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("sqlmesh");
@@ -233,4 +233,42 @@ fn a_failing_sqlmesh_plan_stops_the_apply_and_shows_its_error() {
     let failed = sqlmesh_apply(&project, &nats, "duckdb", "sqlmesh", &[], &[]);
     assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
     assert!(stderr(&failed).contains("sqlmesh plan failed"), "{}", stderr(&failed));
+    // The files are written, but the plan did not finish: the next apply runs it again rather
+    // than report the project in sync.
+    let retried = sqlmesh_apply(&project, &nats, "duckdb", "sqlmesh", &[], &[]);
+    assert_eq!(retried.status.code(), Some(3), "{}", stderr(&retried));
+    assert!(!stderr(&retried).contains("no changes"), "{}", stderr(&retried));
+    assert!(stderr(&retried).contains("sqlmesh plan failed"), "{}", stderr(&retried));
+    // With the raw table in place the retry succeeds, and only then is the project in sync.
+    let rendered = dir.path().join("rendered");
+    let render = iotctl(
+        &[
+            "render",
+            "-q",
+            "-f",
+            "examples/factory.yaml",
+            "--out",
+            rendered.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(render.status.success());
+    let sample = iotctl(
+        &["sample", "-f", "examples/factory.yaml", "--days", "1", "--devices", "1"],
+        &[],
+    );
+    std::fs::write(dir.path().join("sample.csv"), &sample.stdout).unwrap();
+    run_ok(
+        Command::new(venv_bin("python"))
+            .arg(root().join("scripts/load_duckdb.py"))
+            .arg(project.join("iotctl.duckdb"))
+            .arg(rendered.join("warehouse/raw_telemetry.sql"))
+            .arg(dir.path().join("sample.csv")),
+    );
+    let repaired = sqlmesh_apply(&project, &nats, "duckdb", "sqlmesh", &[], &[]);
+    assert_eq!(repaired.status.code(), Some(0), "{}", stderr(&repaired));
+    assert!(stderr(&repaired).contains("sqlmesh |"), "{}", stderr(&repaired));
+    let in_sync = sqlmesh_apply(&project, &nats, "duckdb", "sqlmesh", &[], &[]);
+    assert_eq!(in_sync.status.code(), Some(0));
+    assert!(stderr(&in_sync).contains("no changes"), "{}", stderr(&in_sync));
 }

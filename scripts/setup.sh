@@ -43,6 +43,14 @@ if ! "$venv/bin/sqlmesh" --version 2>/dev/null | grep -q "$SQLMESH_VERSION"; the
   "$venv/bin/pip" install -q --disable-pip-version-check "sqlmesh==$SQLMESH_VERSION" psycopg2-binary
 fi
 
+# DuckDB pinned: its keyword list feeds the quoting rule (sql/reference/reserved-keywords.txt),
+# and the hostile-name test asks the installed one again.
+DUCKDB_VERSION=1.5.6
+if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
+  log "installing duckdb $DUCKDB_VERSION into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "duckdb==$DUCKDB_VERSION"
+fi
+
 # nats-py: only for the replay benchmark's straightforward-Python baseline.
 if ! "$venv/bin/python" -c "import nats" 2>/dev/null; then
   log "installing nats-py into $venv (replay benchmark baseline)"

@@ -44,7 +44,7 @@ struct Daily<'a> {
 
 pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     let spec = p.spec;
-    let (counted, horizon) = (p.names.counted.clone(), p.names.live_horizon.clone());
+    let (counted, horizon) = (p.names.counted.clone(), p.names.live_horizon.sql_interval(false));
     for device_type in &spec.device_types {
         for metric in &device_type.metrics {
             for window in &metric.windows {

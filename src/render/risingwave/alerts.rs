@@ -119,7 +119,11 @@ fn anomaly_metric<'a>(device_type: &'a str, metric: &'a Metric) -> Option<Anomal
 /// The detectors that have metrics to watch, rendered, as the parts of the alerts view.
 fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
     let spec = p.spec;
-    let (valid, alert_key, horizon) = (p.names.valid.clone(), alert_key_sql(spec), p.names.live_horizon.clone());
+    let (valid, alert_key, horizon) = (
+        p.names.valid.clone(),
+        alert_key_sql(spec),
+        p.names.live_horizon.sql_interval(false),
+    );
     let metrics: Vec<(&str, &Metric)> = spec
         .device_types
         .iter()

@@ -162,7 +162,7 @@ fn ingestion_table(p: &mut Pipeline) -> anyhow::Result<()> {
         spec.risingwave.ingestion.durable_consumer.as_str(),
     )?);
     options.extend(options::nats_table_consumer(&spec.risingwave.ingestion.options)?);
-    options.push(options::table_retention(p.names.table_retention)?);
+    options.push(options::table_retention(p.names.live_horizon)?);
     for (key, value) in &spec.risingwave.ingestion.options {
         options.push(option(key, value)?);
     }

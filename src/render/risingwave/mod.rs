@@ -143,10 +143,8 @@ struct Names {
     warehouse_secret: String,
     /// How far back the live views look (`ts > now() - horizon`, a temporal filter that
     /// bounds their state): what the telemetry stream retains, which is also what a recreated
-    /// ingestion table can refill.
-    live_horizon: String,
-    /// How long the NATS tables keep a row: the live horizon.
-    table_retention: crate::spec::duration::Duration,
+    /// ingestion table can refill. The NATS tables keep rows as long (`retention_seconds`).
+    live_horizon: crate::spec::duration::Duration,
 }
 
 impl Names {
@@ -161,8 +159,7 @@ impl Names {
             daily: super::STREAM_DAILY_VIEW.to_string(),
             nats_secret: object_name(&[pipeline, "nats_password"]),
             warehouse_secret: object_name(&[pipeline, "warehouse_password"]),
-            live_horizon: live_horizon(spec).sql_interval(false),
-            table_retention: live_horizon(spec),
+            live_horizon: live_horizon(spec),
         }
     }
 }

@@ -63,7 +63,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     let durable = format!("{}_replay", spec.risingwave.ingestion.durable_consumer.as_str());
     options.push(option("consumer.durable_name", &durable)?);
     options.extend(options::nats_table_consumer(&Default::default())?);
-    options.push(options::table_retention(p.names.table_retention)?);
+    options.push(options::table_retention(p.names.live_horizon)?);
     let ddl = p.render(
         "replay_table",
         ReplayTable {

@@ -243,13 +243,11 @@ impl FastContract {
     /// when the telemetry stream stored it. (Replay asks the same questions in the same order
     /// and, for a reject, the JSON Schema for its reason.)
     pub fn accepts(&self, subject: &str, payload: &[u8], prefix_tokens: usize, published_ms: i64) -> bool {
-        if super::reasons::check_payload(payload).is_err() {
-            return false;
-        }
         let Ok(flat) = FlatEvent::parse(payload) else {
             return false;
         };
-        self.accepts_event(&self.resolve(&flat), subject, prefix_tokens, published_ms)
+        super::reasons::check_parsed(payload).is_ok()
+            && self.accepts_event(&self.resolve(&flat), subject, prefix_tokens, published_ms)
     }
 
     /// The rules after parsing: the contract's fields, the subject, the clock.

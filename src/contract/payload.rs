@@ -46,22 +46,19 @@ impl PayloadValidator {
     /// Parses `bytes` as JSON and validates it; bytes that break a payload rule (UTF-8, no
     /// escaped NUL) or do not parse are one violation.
     pub fn check_bytes(&self, bytes: &[u8]) -> Vec<Violation> {
-        if let Err(reason) = super::reasons::check_payload(bytes) {
-            return vec![Violation {
+        let whole = |message: String| {
+            vec![Violation {
                 pointer: String::new(),
-                message: reason.to_string(),
-            }];
-        }
+                message,
+            }]
+        };
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(value) if !value.is_object() => vec![Violation {
-                pointer: String::new(),
-                message: super::reasons::NOT_JSON_OBJECT.to_string(),
-            }],
-            Ok(value) => self.violations(&value),
-            Err(e) => vec![Violation {
-                pointer: String::new(),
-                message: format!("{}: {e}", super::reasons::NOT_JSON_OBJECT),
-            }],
+            Err(e) => whole(format!("{}: {e}", super::reasons::unparseable(bytes))),
+            Ok(value) if !value.is_object() => whole(super::reasons::NOT_JSON_OBJECT.to_string()),
+            Ok(value) => match super::reasons::check_parsed(bytes) {
+                Err(reason) => whole(reason.to_string()),
+                Ok(()) => self.violations(&value),
+            },
         }
     }
 }

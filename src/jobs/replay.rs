@@ -484,15 +484,15 @@ fn classify<'p>(
     prefix_tokens: usize,
     device: Option<&str>,
 ) -> Outcome<'p> {
-    if let Err(reason) = reasons::check_payload(payload) {
-        return Outcome::Invalid(reason.to_string());
-    }
     let flat = match FlatEvent::parse(payload) {
         Ok(flat) => flat,
-        Err(e) => return Outcome::Invalid(format!("{}: {e}", reasons::NOT_JSON_OBJECT)),
+        Err(e) => return Outcome::Invalid(format!("{}: {e}", reasons::unparseable(payload))),
     };
     if !flat.is_object() {
         return Outcome::Invalid(reasons::NOT_JSON_OBJECT.to_string());
+    }
+    if let Err(reason) = reasons::check_parsed(payload) {
+        return Outcome::Invalid(reason.to_string());
     }
     let event = fast.resolve(&flat);
     if let Some(device) = device

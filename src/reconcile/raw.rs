@@ -199,14 +199,14 @@ impl RawAggregator {
     /// Takes one telemetry message, stored by the stream at `published_ms`.
     pub fn push(&mut self, subject: &str, payload: &[u8], published_ms: i64) {
         self.counts.read += 1;
-        if reasons::check_payload(payload).is_err() {
-            self.counts.invalid += 1;
-            return;
-        }
         let Ok(flat) = FlatEvent::parse(payload) else {
             self.counts.invalid += 1;
             return;
         };
+        if reasons::check_parsed(payload).is_err() {
+            self.counts.invalid += 1;
+            return;
+        }
         let event = self.contract.resolve(&flat);
         if !self
             .contract

@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
+use crate::backend::duckdb::{DuckDb, python_beside};
 use crate::cli::ConnectionArgs;
 use crate::error::redact_url;
+use crate::jobs::reconcile::BatchSource;
+use crate::render::sqlmesh::gateway_name;
 use crate::spec::Spec;
+use crate::spec::model::Gateway;
 
 #[derive(Debug, Clone)]
 pub enum NatsAuth {
@@ -34,7 +38,19 @@ impl NatsSettings {
 pub struct SqlmeshSettings {
     pub project_dir: PathBuf,
     pub binary: PathBuf,
-    pub gateway: Option<String>,
+    /// `--sqlmesh-gateway`, else the spec's `sqlmesh.default_gateway`.
+    pub gateway: Gateway,
+    /// Environment for every SQLMesh run, so that SQLMesh reaches the warehouse iotctl
+    /// loads and reconciles (the rendered config reads these variables).
+    pub env: Vec<(String, String)>,
+    /// The embedded warehouse's file, absolute, on the duckdb gateway.
+    pub duckdb_file: Option<PathBuf>,
+}
+
+impl SqlmeshSettings {
+    pub fn gateway_name(&self) -> &'static str {
+        gateway_name(self.gateway)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,18 +108,10 @@ impl Settings {
                 )
             })
         });
-        let sqlmesh = args.sqlmesh_dir.clone().map(|project_dir| SqlmeshSettings {
-            project_dir,
-            // SQLMesh runs inside the project directory: anchor a relative path here first.
-            binary: match &args.sqlmesh_bin {
-                Some(path) if path.components().count() > 1 && path.is_relative() => std::env::current_dir()
-                    .map(|d| d.join(path))
-                    .unwrap_or_else(|_| path.clone()),
-                Some(path) => path.clone(),
-                None => PathBuf::from("sqlmesh"),
-            },
-            gateway: args.sqlmesh_gateway.clone(),
-        });
+        let sqlmesh = match &args.sqlmesh_dir {
+            Some(project_dir) => Some(sqlmesh_settings(args, spec, project_dir, warehouse_url.as_deref())?),
+            None => None,
+        };
         Ok(Settings {
             nats: NatsSettings {
                 servers,
@@ -116,6 +124,129 @@ impl Settings {
             sqlmesh,
             lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
         })
+    }
+}
+
+fn sqlmesh_settings(
+    args: &ConnectionArgs,
+    spec: &Spec,
+    project_dir: &std::path::Path,
+    warehouse_url: Option<&str>,
+) -> anyhow::Result<SqlmeshSettings> {
+    let gateway = match args.sqlmesh_gateway.as_deref() {
+        None => spec.sqlmesh.default_gateway,
+        Some("duckdb") => Gateway::Duckdb,
+        Some("postgres") => Gateway::Postgres,
+        Some(other) => {
+            anyhow::bail!("--sqlmesh-gateway `{other}` is not a gateway of the daily models (known: duckdb, postgres)")
+        }
+    };
+    // SQLMesh runs inside the project directory: anchor relative paths here first.
+    let absolute = |path: &std::path::Path| {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let binary = match &args.sqlmesh_bin {
+        Some(path) if path.components().count() > 1 && path.is_relative() => absolute(path),
+        Some(path) => path.clone(),
+        None => PathBuf::from("sqlmesh"),
+    };
+    let project_dir = absolute(project_dir);
+    let duckdb_file = (gateway == Gateway::Duckdb).then(|| project_dir.join(&spec.sqlmesh.duckdb_path));
+    let env = match (&duckdb_file, warehouse_url) {
+        (Some(file), _) => vec![(DUCKDB_PATH_ENV.to_string(), file.display().to_string())],
+        (None, Some(url)) => warehouse_env(url, spec)?,
+        (None, None) => Vec::new(),
+    };
+    Ok(SqlmeshSettings {
+        project_dir,
+        binary,
+        gateway,
+        env,
+        duckdb_file,
+    })
+}
+
+/// The variable the rendered SQLMesh config reads the DuckDB file's path from.
+pub const DUCKDB_PATH_ENV: &str = "IOTCTL_DUCKDB_PATH";
+
+/// The variables the rendered SQLMesh config reads its PostgreSQL connection from, taken
+/// from the warehouse URL iotctl itself uses: one warehouse, however it was configured.
+fn warehouse_env(url: &str, spec: &Spec) -> anyhow::Result<Vec<(String, String)>> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the warehouse URL {} is not a PostgreSQL URL: {e}", redact_url(url)))?;
+    let mut env = Vec::new();
+    if let Some(tokio_postgres::config::Host::Tcp(host)) = config.get_hosts().first() {
+        env.push(("IOTCTL_WAREHOUSE_HOST".to_string(), host.clone()));
+    }
+    if let Some(port) = config.get_ports().first() {
+        env.push(("IOTCTL_WAREHOUSE_PORT".to_string(), port.to_string()));
+    }
+    if let Some(user) = config.get_user() {
+        env.push(("IOTCTL_WAREHOUSE_USER".to_string(), user.to_string()));
+    }
+    if let Some(database) = config.get_dbname() {
+        env.push(("IOTCTL_WAREHOUSE_DATABASE".to_string(), database.to_string()));
+    }
+    if let Some(password) = config.get_password() {
+        env.push((
+            spec.warehouse.password_env.clone(),
+            String::from_utf8_lossy(password).into_owned(),
+        ));
+    }
+    if let Some(mode) = url_sslmode(url) {
+        env.push(("IOTCTL_WAREHOUSE_SSLMODE".to_string(), mode));
+    }
+    Ok(env)
+}
+
+/// The `sslmode` a URL names explicitly (tokio-postgres reports its default otherwise).
+fn url_sslmode(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sslmode="))
+        .map(str::to_string)
+}
+
+impl Settings {
+    /// The one warehouse the batch path uses in this run: replay's load, reconcile's batch leg
+    /// and SQLMesh's models. PostgreSQL when a warehouse URL is configured, else the SQLMesh
+    /// project's embedded DuckDB file; a mix of the two is refused.
+    pub fn batch_warehouse(&self, spec: &Spec) -> anyhow::Result<BatchSource> {
+        let gateway = self.sqlmesh.as_ref().map(|s| s.gateway);
+        match (&self.warehouse_url, gateway) {
+            (Some(_), Some(Gateway::Duckdb)) => anyhow::bail!(
+                "the warehouse is PostgreSQL (a warehouse URL is set: --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}) but SQLMesh's gateway is duckdb: the load and reconcile would use one warehouse and the daily models another; pass --sqlmesh-gateway postgres, or unset the warehouse URL to use the embedded DuckDB",
+                spec.warehouse.password_env
+            ),
+            (Some(url), _) => Ok(BatchSource::Postgres(url.clone())),
+            (None, Some(Gateway::Duckdb)) => {
+                let sqlmesh = self.sqlmesh.as_ref().expect("gateway comes from it");
+                Ok(BatchSource::Duckdb(DuckDb {
+                    python: python_beside(&sqlmesh.binary),
+                    database: sqlmesh.duckdb_file.clone().expect("set on the duckdb gateway"),
+                }))
+            }
+            (None, Some(_)) => anyhow::bail!(
+                "SQLMesh's gateway is postgres but no warehouse is configured: set --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}",
+                spec.warehouse.password_env
+            ),
+            (None, None) => anyhow::bail!(
+                "no warehouse: set --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}, or --sqlmesh-dir with the duckdb gateway for the embedded one",
+                spec.warehouse.password_env
+            ),
+        }
+    }
+
+    /// Refuses a run whose warehouse and SQLMesh gateway differ, when both are configured.
+    pub fn check_one_warehouse(&self, spec: &Spec) -> anyhow::Result<()> {
+        if self.warehouse_url.is_some() && self.sqlmesh.is_some() {
+            self.batch_warehouse(spec)?;
+        }
+        Ok(())
     }
 }
 

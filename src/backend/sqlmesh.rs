@@ -1,4 +1,5 @@
-//! SQLMesh: write the rendered project and run `sqlmesh plan --auto-apply`, streaming output.
+//! SQLMesh: write the rendered project, read SQLMesh's state of it, and run `sqlmesh plan`,
+//! `run` and restatements in the project's venv, streaming their output.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -6,42 +7,13 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::backend::duckdb::python_beside;
+use crate::plan::sqlmesh::ProjectState;
 use crate::render::Artifact;
+use crate::render::sqlmesh::ModelNames;
+use crate::settings::SqlmeshSettings;
 
-/// Where iotctl records, in the project directory, the project it last planned to completion
-/// on each gateway: files that match the rendering are not proof that the plan ran (a failed
-/// plan leaves them written), this record is.
-const APPLIED_RECORD: &str = ".iotctl-applied";
-
-/// A digest of the rendered project: its paths and contents.
-pub fn project_digest(artifacts: &[&Artifact]) -> String {
-    let mut files: Vec<&&Artifact> = artifacts.iter().filter(|a| a.path.starts_with("sqlmesh/")).collect();
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut text = String::new();
-    for file in files {
-        text.push_str(&format!("{}\n{}\n{}\n", file.path, file.content.len(), file.content));
-    }
-    crate::render::manifest::sha256_hex(text.as_bytes())
-}
-
-/// Whether the project with `digest` was last planned to completion on `gateway` in `dir`.
-pub fn planned(dir: &Path, gateway: &str, digest: &str) -> bool {
-    std::fs::read_to_string(dir.join(APPLIED_RECORD))
-        .is_ok_and(|text| text.lines().any(|line| line == format!("{gateway} {digest}")))
-}
-
-/// Records that the project with `digest` was planned to completion on `gateway`.
-pub fn record_planned(dir: &Path, gateway: &str, digest: &str) -> anyhow::Result<()> {
-    let path = dir.join(APPLIED_RECORD);
-    let previous = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut lines: Vec<String> = previous
-        .lines()
-        .filter(|line| !line.starts_with(&format!("{gateway} ")))
-        .map(str::to_string)
-        .collect();
-    lines.push(format!("{gateway} {digest}"));
-    std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("cannot write `{}`", path.display()))
-}
+const STATE_HELPER: &str = include_str!("sqlmesh_state.py");
 
 /// Files of the project under `dir` that differ from the rendering (relative to `sqlmesh/`).
 pub fn changed_files(artifacts: &[&Artifact], dir: &Path) -> Vec<String> {
@@ -67,40 +39,98 @@ pub fn write_project(artifacts: &[&Artifact], dir: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Runs `sqlmesh --gateway G plan --auto-apply --no-prompts` in `dir`, passing each output
-/// line to `line`; a non-zero exit is an error carrying SQLMesh's last lines.
-pub async fn plan(binary: &Path, dir: &Path, gateway: &str, line: impl FnMut(&str)) -> anyhow::Result<()> {
+/// Runs `sqlmesh --gateway G plan --auto-apply --no-prompts` in the project, passing each
+/// output line to `line`; a non-zero exit is an error carrying SQLMesh's last lines.
+pub async fn plan(settings: &SqlmeshSettings, line: impl FnMut(&str)) -> anyhow::Result<()> {
+    let gateway = settings.gateway_name();
     run(
-        binary,
-        dir,
+        settings,
         &["--gateway", gateway, "plan", "--auto-apply", "--no-prompts"],
         line,
     )
     .await
 }
 
+/// Runs `sqlmesh --gateway G run`: builds every closed day not built yet.
+pub async fn build_days(settings: &SqlmeshSettings, line: impl FnMut(&str)) -> anyhow::Result<()> {
+    run(settings, &["--gateway", settings.gateway_name(), "run"], line).await
+}
+
 /// Re-runs `models` for the days `start` … `end` (a restatement of production).
 pub async fn restate(
-    binary: &Path,
-    dir: &Path,
-    gateway: &str,
+    settings: &SqlmeshSettings,
     models: &[&str],
     start: &str,
     end: &str,
     line: impl FnMut(&str),
 ) -> anyhow::Result<()> {
-    let mut args = vec!["--gateway", gateway, "plan"];
+    let mut args = vec!["--gateway", settings.gateway_name(), "plan"];
     for model in models {
         args.extend(["--restate-model", model]);
     }
     args.extend(["--start", start, "--end", end, "--auto-apply", "--no-prompts"]);
-    run(binary, dir, &args, line).await
+    run(settings, &args, line).await
 }
 
-async fn run(binary: &Path, dir: &Path, args: &[&str], mut line: impl FnMut(&str)) -> anyhow::Result<()> {
+/// SQLMesh's own state of the project: whether prod exists and matches it, the closed days
+/// not built yet, and the built days whose warehouse rows changed (all of them, or those in
+/// `check_days`).
+pub async fn observe(
+    settings: &SqlmeshSettings,
+    names: &ModelNames,
+    check_days: Option<(&str, &str)>,
+) -> anyhow::Result<ProjectState> {
+    if settings.duckdb_file.as_ref().is_some_and(|file| !file.exists()) {
+        // Nothing was ever built there; opening SQLMesh would create the file.
+        return Ok(ProjectState {
+            has_changes: true,
+            ..Default::default()
+        });
+    }
+    let request = serde_json::json!({
+        "gateway": settings.gateway_name(),
+        "device_metrics": names.device_metrics,
+        "site_rollup": names.site_rollup,
+        "check_days": check_days.map(|(first, last)| [first, last]),
+    });
+    let output = tokio::process::Command::new(python_beside(&settings.binary))
+        .arg("-c")
+        .arg(STATE_HELPER)
+        .arg(request.to_string())
+        .current_dir(&settings.project_dir)
+        .envs(settings.env.iter().map(|(k, v)| (k, v)))
+        .env("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot run the SQLMesh venv's Python (run scripts/setup.sh, or pass --sqlmesh-bin)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!(
+            "cannot read SQLMesh's state of `{}`:\n{}",
+            settings.project_dir.display(),
+            tail.join("\n")
+        );
+    }
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("SQLMesh's state helper answered `{last}`"))
+}
+
+async fn run(settings: &SqlmeshSettings, args: &[&str], mut line: impl FnMut(&str)) -> anyhow::Result<()> {
+    let binary = &settings.binary;
     let mut child = tokio::process::Command::new(binary)
         .args(args)
-        .current_dir(dir)
+        .current_dir(&settings.project_dir)
+        .envs(settings.env.iter().map(|(k, v)| (k, v)))
         .env("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,7 +172,8 @@ async fn run(binary: &Path, dir: &Path, args: &[&str], mut line: impl FnMut(&str
     let status = child.wait().await?;
     if !status.success() {
         bail!(
-            "sqlmesh plan failed ({status}):\n{}",
+            "sqlmesh {} failed ({status}):\n{}",
+            args.get(2).unwrap_or(&""),
             tail.into_iter().collect::<Vec<_>>().join("\n")
         );
     }

@@ -8,13 +8,11 @@ use serde_json::json;
 use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::{Nats, unix_now};
 use crate::backend::risingwave::RisingWave;
-use crate::backend::sqlmesh;
 use crate::backend::warehouse::Warehouse;
 use crate::cli::{ApplyArgs, OnlySystem, PlanArgs};
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::{self, Change, Plan, Skipped, System};
-use crate::render::sqlmesh::gateway_name;
 use crate::render::{Rendering, render_all, render_stream_daily_table, render_warehouse, templates::Templates};
 use crate::settings::{Settings, SqlmeshSettings};
 use crate::spec::Spec;
@@ -151,23 +149,8 @@ pub async fn observe_and_diff(
         plan.notes.push(finding.message().to_string());
     }
     if let Some(settings) = &live.sqlmesh {
-        // SQLMesh computes its own diff; iotctl runs it when the project it renders changed.
-        let files = rendering.files();
-        let changed_files = sqlmesh::changed_files(&files, &settings.project_dir);
-        let gateway = settings
-            .gateway
-            .clone()
-            .unwrap_or_else(|| gateway_name(spec.sqlmesh.default_gateway).to_string());
-        // Files on disk are no proof: a failed plan leaves them written. Only a plan that
-        // finished on this gateway is.
-        let planned = sqlmesh::planned(&settings.project_dir, &gateway, &sqlmesh::project_digest(&files));
-        if !changed_files.is_empty() || !planned {
-            plan.changes.push(Change::ApplySqlmesh {
-                project_dir: settings.project_dir.display().to_string(),
-                gateway,
-                changed_files,
-            });
-        }
+        plan.changes
+            .extend(super::sqlmesh_steps::diff(spec, rendering, settings).await?);
     }
     Ok(())
 }
@@ -184,6 +167,9 @@ pub fn run_plan(printer: &Printer, args: &PlanArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
+    if included(&args.only, System::Warehouse) && included(&args.only, System::Sqlmesh) {
+        settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
+    }
     let rendering = render_all(spec, &Templates::embedded())?;
     runtime()?.block_on(async {
         let mut plan = Plan::default();
@@ -203,6 +189,9 @@ pub fn run_apply(printer: &Printer, args: &ApplyArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
+    if included(&args.only, System::Warehouse) && included(&args.only, System::Sqlmesh) {
+        settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
+    }
     let rendering = render_all(spec, &Templates::embedded())?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     runtime()?.block_on(async {
@@ -304,6 +293,12 @@ async fn execute(
     plan: &Plan,
 ) -> Result<Vec<String>, CliError> {
     let progress = printer.progress(plan.changes.len() as u64, "applying");
+    let quiet = printer.quiet || printer.is_json();
+    let sqlmesh_line = |line: &str| {
+        if !quiet {
+            progress.suspend(|| eprintln!("  sqlmesh | {line}"));
+        }
+    };
     let mut applied = Vec::new();
     let pipeline = spec.pipeline.name.as_str();
     for change in &plan.changes {
@@ -325,20 +320,7 @@ async fn execute(
                 }
                 System::Sqlmesh => {
                     let settings = live.sqlmesh.as_ref().expect("configured");
-                    let files = rendering.files();
-                    sqlmesh::write_project(&files, &settings.project_dir)?;
-                    let gateway = match change {
-                        Change::ApplySqlmesh { gateway, .. } => gateway.clone(),
-                        _ => unreachable!("SQLMesh changes are ApplySqlmesh"),
-                    };
-                    let quiet = printer.quiet || printer.is_json();
-                    sqlmesh::plan(&settings.binary, &settings.project_dir, &gateway, |line| {
-                        if !quiet {
-                            progress.suspend(|| eprintln!("  sqlmesh | {line}"));
-                        }
-                    })
-                    .await?;
-                    sqlmesh::record_planned(&settings.project_dir, &gateway, &sqlmesh::project_digest(&files))
+                    super::sqlmesh_steps::execute(change, spec, rendering, settings, sqlmesh_line).await
                 }
             }
         };
@@ -353,6 +335,17 @@ async fn execute(
         }
         applied.push(change.describe());
         progress.inc(1);
+    }
+    if let Some(settings) = &live.sqlmesh
+        && plan.changes.iter().any(|c| c.system() == System::Sqlmesh)
+    {
+        progress.set_message("checking every built day against the warehouse");
+        let restated = super::sqlmesh_steps::settle(spec, settings, sqlmesh_line)
+            .await
+            .map_err(|e| CliError::Runtime(e.context("apply stopped after the SQLMesh changes")))?;
+        for day in restated {
+            applied.push(format!("~ restated {}", day.describe()));
+        }
     }
     progress.finish_and_clear();
     Ok(applied)

@@ -7,6 +7,7 @@ pub mod render;
 pub mod replay;
 pub mod sample;
 pub mod simulate;
+mod sqlmesh_steps;
 pub mod status;
 pub mod validate;
 
@@ -106,27 +107,10 @@ pub fn peak_rss_kib() -> Option<u64> {
 /// The result of a command that ran to completion: success, or a check that failed.
 pub type Outcome = Result<Exit, CliError>;
 
-/// The warehouse the batch path uses: PostgreSQL when a warehouse URL is configured, else the
-/// embedded DuckDB file of the SQLMesh project when its gateway is DuckDB.
+/// The warehouse the batch path uses (see `Settings::batch_warehouse`); a mix is a usage error.
 pub fn batch_source(
     settings: &crate::settings::Settings,
     spec: &crate::spec::Spec,
 ) -> Result<crate::jobs::reconcile::BatchSource, CliError> {
-    use crate::jobs::reconcile::BatchSource;
-    if let Some(url) = &settings.warehouse_url {
-        return Ok(BatchSource::Postgres(url.clone()));
-    }
-    let default_gateway = crate::render::sqlmesh::gateway_name(spec.sqlmesh.default_gateway);
-    match &settings.sqlmesh {
-        Some(sqlmesh) if sqlmesh.gateway.as_deref().unwrap_or(default_gateway) == "duckdb" => {
-            Ok(BatchSource::Duckdb(crate::backend::duckdb::DuckDb {
-                python: crate::backend::duckdb::python_beside(&sqlmesh.binary),
-                database: sqlmesh.project_dir.join(&spec.sqlmesh.duckdb_path),
-            }))
-        }
-        _ => Err(CliError::usage(anyhow::anyhow!(
-            "no warehouse: set --warehouse-url, IOTCTL_WAREHOUSE_URL or ${}, or --sqlmesh-dir with the duckdb gateway for the embedded one",
-            spec.warehouse.password_env
-        ))),
-    }
+    settings.batch_warehouse(spec).map_err(CliError::Usage)
 }

@@ -12,6 +12,7 @@ use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
 use crate::error::{CliError, Exit};
 use crate::jobs::reconcile::BatchSource;
 use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions, Target};
+use crate::jobs::replay_ledger::RestateStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
 use crate::spec::streams::StreamRole;
@@ -208,6 +209,21 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         }
         _ => None,
     };
+    if args.restate && matches!(args.to, ReplayTarget::Replay) && args.resume.is_none() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--restate rebuilds the daily models from the warehouse, which `--to replay` does not write; use --to warehouse, or restate later with `iotctl apply --only sqlmesh`"
+        )));
+    }
+    if args.restate && settings.sqlmesh.is_none() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--restate needs the SQLMesh project: set --sqlmesh-dir or IOTCTL_SQLMESH_DIR"
+        )));
+    }
+    // One warehouse per run: the load, the restatement and reconcile use the same one.
+    settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
+    if matches!(args.to, ReplayTarget::Warehouse) && args.resume.is_none() {
+        super::batch_source(&settings, spec)?;
+    }
     let source = spec.stream(StreamRole::Telemetry).name.to_string();
     runtime()?.block_on(async {
         let nats = Nats::connect(&settings.nats).await?;
@@ -218,6 +234,11 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                     return Err(CliError::usage(anyhow::anyhow!("no replay `{id}` in the ledger (see `iotctl replay list`)")));
                 };
                 if record.status == ReplayStatus::Completed {
+                    if record.restate == Some(RestateStatus::Pending) {
+                        printer.note(&format!("replay {id} loaded every event; retrying its restatement"));
+                        let mut record = record;
+                        return restate_days(printer, spec, &settings, &ledger, &mut record, file).await;
+                    }
                     printer.note(&format!("replay {id} already completed; nothing to resume"));
                     return Ok(Exit::Ok);
                 }
@@ -273,6 +294,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                     },
                     first_day: None,
                     last_day: None,
+                    restate: args.restate.then_some(RestateStatus::Pending),
                 }
             }
         };
@@ -317,20 +339,67 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
             printer.note(&format!("interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}", file.display(), record.id));
             return Ok(Exit::Runtime);
         }
-        if args.restate
-            && let (Some(first), Some(last), Some(sqlmesh)) = (&record.first_day, &record.last_day, &settings.sqlmesh)
-        {
-            let names = crate::render::sqlmesh::model_names(spec);
-            let gateway = sqlmesh.gateway.clone().unwrap_or_else(|| crate::render::sqlmesh::gateway_name(spec.sqlmesh.default_gateway).to_string());
-            printer.note(&format!("restating {} and {} for {first} … {last}", names.device_metrics, names.site_rollup));
-            let quiet = printer.quiet || printer.is_json();
-            crate::backend::sqlmesh::restate(&sqlmesh.binary, &sqlmesh.project_dir, &gateway, &[&names.device_metrics, &names.site_rollup], first, last, |line| {
-                if !quiet {
-                    eprintln!("  sqlmesh | {line}");
-                }
-            })
-            .await?;
+        if record.restate == Some(RestateStatus::Pending) {
+            return restate_days(printer, spec, &settings, &ledger, &mut record, file).await;
         }
         Ok(Exit::Ok)
     })
+}
+
+/// Restates the daily models over the days the replay wrote, checks that each day then
+/// matches the warehouse, and only then marks the restatement done in the ledger: a
+/// restatement that fails, or leaves a hole (DuckDB has no transactions), stays pending and
+/// is retried by `--resume`.
+async fn restate_days(
+    printer: &Printer,
+    spec: &crate::spec::Spec,
+    settings: &Settings,
+    ledger: &Ledger,
+    record: &mut ReplayRecord,
+    file: &std::path::Path,
+) -> Outcome {
+    let Some(sqlmesh) = &settings.sqlmesh else {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "replay {} has a restatement pending: set --sqlmesh-dir or IOTCTL_SQLMESH_DIR",
+            record.id
+        )));
+    };
+    let (Some(first), Some(last)) = (record.first_day.clone(), record.last_day.clone()) else {
+        printer.note("no event was written: nothing to restate");
+        record.restate = Some(RestateStatus::Done);
+        ledger.save(record).await?;
+        return Ok(Exit::Ok);
+    };
+    let names = crate::render::sqlmesh::model_names(spec);
+    printer.note(&format!(
+        "restating {} and {} for {first} … {last} on gateway {}",
+        names.device_metrics,
+        names.site_rollup,
+        sqlmesh.gateway_name()
+    ));
+    let quiet = printer.quiet || printer.is_json();
+    let models = [names.device_metrics.as_str(), names.site_rollup.as_str()];
+    let restated = async {
+        crate::backend::sqlmesh::restate(sqlmesh, &models, &first, &last, |line| {
+            if !quiet {
+                eprintln!("  sqlmesh | {line}");
+            }
+        })
+        .await?;
+        let days = [first.clone(), last.clone()];
+        super::sqlmesh_steps::verify_span(sqlmesh, &names, (&days[0], &days[1])).await
+    }
+    .await;
+    if let Err(e) = restated {
+        return Err(CliError::Runtime(e.context(format!(
+            "replay {} loaded every event but the restatement of {first} … {last} did not finish; repair the cause, then resume with: iotctl replay -f {} --resume {}",
+            record.id,
+            file.display(),
+            record.id
+        ))));
+    }
+    record.restate = Some(RestateStatus::Done);
+    ledger.save(record).await?;
+    printer.note(&format!("restated {first} … {last}: every day matches the warehouse"));
+    Ok(Exit::Ok)
 }

@@ -66,6 +66,19 @@ pub struct ReplayRecord {
     pub first_day: Option<String>,
     #[serde(default)]
     pub last_day: Option<String>,
+    /// Whether the daily models are to be restated over the days written (`--restate`), and
+    /// whether that finished: a replay whose restatement failed can be resumed to retry it.
+    #[serde(default)]
+    pub restate: Option<RestateStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestateStatus {
+    /// Requested; not yet finished and verified.
+    Pending,
+    /// The days were restated and every one matches the warehouse.
+    Done,
 }
 
 fn replay_target() -> String {

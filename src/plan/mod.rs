@@ -4,6 +4,7 @@
 pub mod alert_latency;
 pub mod nats;
 pub mod risingwave;
+pub mod sqlmesh;
 pub mod warehouse;
 
 use serde::Serialize;
@@ -122,6 +123,18 @@ pub enum Change {
         project_dir: String,
         gateway: String,
         changed_files: Vec<String>,
+        /// Whether prod exists (else this is the first plan, or a failed one to retry).
+        prod: bool,
+    },
+    /// `sqlmesh run`: closed days not built yet.
+    BuildSqlmeshDays {
+        gateway: String,
+        days: Vec<String>,
+    },
+    /// A restatement of built days whose warehouse rows changed after they were built.
+    RestateSqlmeshDays {
+        gateway: String,
+        days: Vec<sqlmesh::StaleDay>,
     },
 }
 
@@ -154,7 +167,9 @@ impl Change {
             | Change::DropRelation { .. }
             // Part of creating a RisingWave table, in its order; the NATS client runs it.
             | Change::ResetConsumer { .. } => System::Risingwave,
-            Change::ApplySqlmesh { .. } => System::Sqlmesh,
+            Change::ApplySqlmesh { .. } | Change::BuildSqlmeshDays { .. } | Change::RestateSqlmeshDays { .. } => {
+                System::Sqlmesh
+            }
         }
     }
 
@@ -170,7 +185,9 @@ impl Change {
             | Change::CreateSecret { .. }
             | Change::CreateRelation { .. }
             | Change::ResetConsumer { .. }
-            | Change::ApplySqlmesh { .. } => None,
+            | Change::ApplySqlmesh { .. }
+            | Change::BuildSqlmeshDays { .. }
+            | Change::RestateSqlmeshDays { .. } => None,
         }
     }
 
@@ -248,18 +265,27 @@ impl Change {
                 project_dir,
                 gateway,
                 changed_files,
+                prod,
             } => {
-                if changed_files.is_empty() {
-                    format!(
-                        "run sqlmesh plan on gateway {gateway} ({project_dir} is written, but no plan of it has finished there)"
-                    )
-                } else {
-                    format!(
-                        "write {} file(s) to {project_dir} and run sqlmesh plan on gateway {gateway}",
-                        changed_files.len()
-                    )
-                }
+                let why = match (changed_files.len(), prod) {
+                    (0, false) => "no plan of it has finished there".to_string(),
+                    (0, true) => "prod runs another version of the project".to_string(),
+                    (n, _) => format!("{n} file(s) changed"),
+                };
+                format!("write {project_dir} and run sqlmesh plan on gateway {gateway} ({why})")
             }
+            Change::BuildSqlmeshDays { gateway, days } => {
+                let (first, last) = sqlmesh::span(days).unwrap_or_default();
+                format!(
+                    "build {} closed day(s) on gateway {gateway} with sqlmesh run ({first} … {last})",
+                    days.len()
+                )
+            }
+            Change::RestateSqlmeshDays { gateway, days } => format!(
+                "restate {} built day(s) on gateway {gateway} whose warehouse rows changed ({})",
+                days.len(),
+                days.iter().map(|d| d.describe()).collect::<Vec<_>>().join("; ")
+            ),
         };
         match self.data_loss() {
             Some(loss) => format!("{} {text} — data loss: {loss}", self.symbol()),

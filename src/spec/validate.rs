@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::diagnostic::{Diagnostic, Severity};
 use super::duration::Duration;
 use super::load::LoadedSpec;
-use super::model::{API_VERSION, Bounds, FieldType, Metric, Spec};
+use super::model::{API_VERSION, Bounds, FieldType, Gateway, Metric, Spec};
 use super::names::Ident;
 use crate::render::contract_fields::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
 use crate::render::risingwave::aggregate_name;
@@ -481,12 +481,23 @@ impl Checker<'_> {
                 "SQLMesh owns its schema; keep raw data apart",
             );
         }
+        if sm.default_gateway == Gateway::Risingwave {
+            self.error_help(
+                "spec::unsupported",
+                "sqlmesh.default_gateway",
+                "the daily models cannot run on RisingWave: they read the warehouse's raw table and need transactions for SQLMesh's state",
+                "use duckdb (embedded) or postgres (the warehouse)",
+            );
+        }
         let path = &sm.duckdb_path;
-        if path.is_empty() || path.contains("..") || path.starts_with('/') {
+        let plain = path.chars().all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c));
+        if path.is_empty() || path.contains("..") || path.starts_with('/') || !plain {
             self.error_help(
                 "spec::invalid-path",
                 "sqlmesh.duckdb_path",
-                format!("`{path}` must be a relative path inside the project"),
+                format!(
+                    "`{path}` must be a relative path inside the project, of letters, digits, `.`, `_`, `-` and `/`"
+                ),
                 "e.g. iotctl.duckdb",
             );
         }

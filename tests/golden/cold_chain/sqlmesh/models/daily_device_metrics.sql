@@ -69,7 +69,7 @@ FROM raw.readings AS t
 INNER JOIN fleet_health.metric_thresholds AS th
   ON t.device_type = th.device_type AND t.metric = th.metric
 WHERE
-  CAST(t.ts AT TIME ZONE 'UTC' AS DATE) BETWEEN @start_ds AND @end_ds
+  t.ts BETWEEN CAST(@start_tstz AS TIMESTAMPTZ) AND CAST(@end_tstz AS TIMESTAMPTZ)
   AND NOT t.device_id IS NULL
   AND NOT t.site IS NULL
   AND t.value BETWEEN th.range_min AND th.range_max

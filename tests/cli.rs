@@ -47,6 +47,83 @@ fn replay_time_flags_are_checked_before_connecting() {
     }
 }
 
+/// One warehouse per run, and flags that would do nothing: refused before anything connects.
+#[test]
+fn batch_flags_that_mix_warehouses_or_do_nothing_are_refused_before_connecting() {
+    let spec = root().join("examples/factory.yaml");
+    let spec = spec.to_str().unwrap();
+    let nowhere = "nats://127.0.0.1:1";
+    let postgres = "postgresql://iotctl@127.0.0.1:1/iot";
+    let project = ["--sqlmesh-dir", "/tmp/iotctl-no-project"];
+    let duckdb = [&project[..], &["--sqlmesh-gateway", "duckdb"]].concat();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [
+                &[
+                    "replay",
+                    "-f",
+                    spec,
+                    "--since",
+                    "1h",
+                    "--to",
+                    "warehouse",
+                    "--warehouse-url",
+                    postgres,
+                ][..],
+                &duckdb,
+            ]
+            .concat(),
+            "SQLMesh's gateway is duckdb",
+        ),
+        (
+            [
+                &[
+                    "reconcile",
+                    "-f",
+                    spec,
+                    "--date",
+                    "2026-01-01",
+                    "--warehouse-url",
+                    postgres,
+                ][..],
+                &duckdb,
+            ]
+            .concat(),
+            "SQLMesh's gateway is duckdb",
+        ),
+        (
+            [
+                &["apply", "-f", spec, "--yes", "--warehouse-url", postgres][..],
+                &duckdb,
+            ]
+            .concat(),
+            "SQLMesh's gateway is duckdb",
+        ),
+        (
+            [&["replay", "-f", spec, "--since", "1h", "--restate"][..], &project].concat(),
+            "--restate rebuilds the daily models from the warehouse",
+        ),
+        (
+            vec!["replay", "-f", spec, "--since", "1h", "--to", "warehouse", "--restate"],
+            "--sqlmesh-dir",
+        ),
+        (
+            [
+                &["plan", "-f", spec][..],
+                &project,
+                &["--sqlmesh-gateway", "risingwave"],
+            ]
+            .concat(),
+            "not a gateway of the daily models",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = iotctl(&[&args[..], &["--nats-url", nowhere]].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+}
+
 #[test]
 fn validate_passes_the_examples() {
     for example in ["examples/factory.yaml", "examples/cold_chain.yaml"] {

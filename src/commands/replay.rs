@@ -214,11 +214,6 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
             "--restate rebuilds the daily models from the warehouse, which `--to replay` does not write; use --to warehouse, or restate later with `iotctl apply --only sqlmesh`"
         )));
     }
-    if args.restate && settings.sqlmesh.is_none() {
-        return Err(CliError::usage(anyhow::anyhow!(
-            "--restate needs the SQLMesh project: set --sqlmesh-dir or IOTCTL_SQLMESH_DIR"
-        )));
-    }
     // One warehouse per run: the load, the restatement and reconcile use the same one.
     settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
     if matches!(args.to, ReplayTarget::Warehouse) && args.resume.is_none() {

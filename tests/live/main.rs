@@ -3,6 +3,7 @@
 //! A missing tool fails the test with the command that installs it (scripts/setup.sh).
 
 mod apply_systems;
+mod batch_days;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;

@@ -1,0 +1,307 @@
+//! The batch path as SQLMesh runs it, driven by `iotctl apply` and `replay --restate`: late
+//! data beyond the lookback, closed days not built yet, a restatement that fails half-way
+//! (DuckDB deletes the day, then the insert fails) reported and repaired on `--resume`.
+//! Model rows are read back with the venv's duckdb package or psql, not through iotctl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::common::{hermetic, stderr, stdout};
+use super::harness::nats::TestNats;
+use super::harness::postgres::TestPostgres;
+use super::harness::tools::{run_ok, venv_bin};
+use super::replay::{apply, events, publish};
+
+const DAY: &str = "2026-01-01";
+
+/// An iotctl command on the factory example, with the SQLMesh project of `project`.
+fn iotctl(nats: &TestNats, project: &Path, gateway: &str, args: &[&str]) -> Output {
+    let bin = venv_bin("sqlmesh");
+    let mut command = hermetic(args);
+    command.args([
+        "-f",
+        "examples/factory.yaml",
+        "--nats-url",
+        &nats.url,
+        "--sqlmesh-dir",
+        project.to_str().unwrap(),
+        "--sqlmesh-bin",
+        bin.to_str().unwrap(),
+        "--sqlmesh-gateway",
+        gateway,
+    ]);
+    command.output().expect("iotctl runs")
+}
+
+fn apply_sqlmesh(nats: &TestNats, project: &Path, gateway: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["apply", "--only", "sqlmesh", "--yes"];
+    args.extend_from_slice(extra);
+    iotctl(nats, project, gateway, &args)
+}
+
+fn plan_sqlmesh(nats: &TestNats, project: &Path, gateway: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["plan", "--only", "sqlmesh", "--check"];
+    args.extend_from_slice(extra);
+    iotctl(nats, project, gateway, &args)
+}
+
+fn duckdb_file(project: &Path) -> PathBuf {
+    project.join("iotctl.duckdb")
+}
+
+/// Runs `statements` (Python with a DuckDB connection `c`) on the project's DuckDB file and
+/// returns what they print.
+fn duckdb(project: &Path, statements: &str) -> String {
+    let script = format!(
+        "import duckdb\nc = duckdb.connect({:?})\n{statements}",
+        duckdb_file(project).to_str().unwrap()
+    );
+    stdout(&run_ok(Command::new(venv_bin("python")).args(["-c", &script])))
+}
+
+/// (raw rows, device-metrics readings, site-rollup readings) of `day` in DuckDB.
+fn duckdb_counts(project: &Path, day: &str) -> (u64, u64, u64) {
+    let text = duckdb(
+        project,
+        &format!(
+            "print(c.execute(\"SELECT (SELECT count(*) FROM iot_raw.telemetry WHERE CAST(ts AT TIME ZONE 'UTC' AS DATE) = DATE '{day}'), (SELECT coalesce(sum(sample_count), 0) FROM device_health.daily_device_metrics WHERE event_date = DATE '{day}'), (SELECT coalesce(sum(sample_count), 0) FROM device_health.daily_site_rollup WHERE event_date = DATE '{day}')\").fetchone())"
+        ),
+    );
+    let numbers: Vec<u64> = text
+        .trim()
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1], numbers[2])
+}
+
+/// Copies one raw row of `day` under a new identity, a minute later: a late reading, written
+/// straight into the raw table as RisingWave's warehouse sink writes it.
+const LATE_ROW: &str = "INSERT INTO iot_raw.telemetry SELECT 'late-' || event_id, device_id, site, device_type, metric, ts + INTERVAL 1 MINUTE, value, seq + 1000000, firmware_version, line, operating_mode FROM iot_raw.telemetry WHERE CAST(ts AT TIME ZONE 'UTC' AS DATE) = DATE '2026-01-01' ORDER BY event_id LIMIT 1";
+
+/// Moves the thresholds model's physical table away (or back): the daily model joins it,
+/// so a restatement deletes its days and then fails on the insert.
+fn move_thresholds(project: &Path, away: bool) {
+    let (from, to) = if away { ("", "_moved") } else { ("_moved", "") };
+    duckdb(
+        project,
+        &format!(
+            "for s, n in c.execute(\"SELECT table_schema, table_name FROM information_schema.tables WHERE table_name LIKE 'device_health__metric_thresholds__%{from}' AND table_type = 'BASE TABLE'\").fetchall():\n    base = n[:len(n) - len('{from}')] if '{from}' else n\n    c.execute(f'ALTER TABLE {{s}}.\"{{n}}\" RENAME TO \"{{base}}{to}\"')"
+        ),
+    );
+}
+
+/// Publishes one day of sample telemetry and loads it into DuckDB with `replay --to warehouse`,
+/// then builds the models with `apply`.
+fn loaded_and_built(nats: &TestNats, project: &Path) {
+    apply(Path::new("examples/factory.yaml"), nats);
+    publish(nats, &events("2", "3600"));
+    let load = iotctl(
+        nats,
+        project,
+        "duckdb",
+        &["replay", "--since", "1h", "--to", "warehouse"],
+    );
+    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    let built = apply_sqlmesh(nats, project, "duckdb", &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let (raw, model, rollup) = duckdb_counts(project, DAY);
+    assert!(raw > 0);
+    assert_eq!((model, rollup), (raw, raw), "the first apply builds the day");
+}
+
+#[test]
+fn late_data_beyond_the_lookback_and_unbuilt_days_reach_the_models_on_duckdb() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    loaded_and_built(&nats, &project);
+    let (raw, ..) = duckdb_counts(&project, DAY);
+
+    // A late reading for a day eleven months past the lookback of two days.
+    duckdb(&project, &format!("c.execute(\"{LATE_ROW}\")"));
+    let plan = plan_sqlmesh(&nats, &project, "duckdb", &[]);
+    assert_eq!(plan.status.code(), Some(1), "drift: {}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains(&format!(
+            "restate 1 built day(s) on gateway duckdb whose warehouse rows changed ({DAY}: warehouse {} readings, device metrics {raw}",
+            raw + 1
+        )),
+        "{}",
+        stdout(&plan)
+    );
+    let restated = apply_sqlmesh(&nats, &project, "duckdb", &["--format", "json"]);
+    assert_eq!(restated.status.code(), Some(0), "{}", stderr(&restated));
+    assert_eq!(duckdb_counts(&project, DAY), (raw + 1, raw + 1, raw + 1));
+    let in_sync = plan_sqlmesh(&nats, &project, "duckdb", &[]);
+    assert_eq!(in_sync.status.code(), Some(0), "{}", stdout(&in_sync));
+
+    // Yesterday, closed but not built yet (as every day is until a run): a reading lands
+    // in the raw table, and SQLMesh's state forgets the day.
+    let yesterday = duckdb(
+        &project,
+        &format!("{LATE_ROW_YESTERDAY}\nprint(c.execute(\"SELECT CAST(current_date - 1 AS VARCHAR)\").fetchone()[0])"),
+    )
+    .trim()
+    .to_string();
+    forget_day(&project, &yesterday);
+    let plan = plan_sqlmesh(&nats, &project, "duckdb", &["--format", "json"]);
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let changes = answer["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "a day run builds is not restated as well: {answer}");
+    assert_eq!(changes[0]["op"], "build_sqlmesh_days", "{answer}");
+    let days = changes[0]["days"].as_array().unwrap();
+    assert_eq!(days.last().unwrap(), &serde_json::json!(yesterday), "{answer}");
+    let built = apply_sqlmesh(&nats, &project, "duckdb", &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    assert!(
+        stdout(&built).contains("closed day(s) on gateway duckdb with sqlmesh run"),
+        "{}",
+        stdout(&built)
+    );
+    assert_eq!(duckdb_counts(&project, &yesterday), (1, 1, 1));
+    let in_sync = plan_sqlmesh(&nats, &project, "duckdb", &[]);
+    assert_eq!(in_sync.status.code(), Some(0), "{}", stdout(&in_sync));
+}
+
+/// A reading at noon UTC yesterday, copied from one of the sample's (Python, connection `c`).
+const LATE_ROW_YESTERDAY: &str = "c.execute(\"INSERT INTO iot_raw.telemetry SELECT 'yesterday-' || event_id, device_id, site, device_type, metric, CAST(current_date - 1 AS TIMESTAMP) AT TIME ZONE 'UTC' + INTERVAL 12 HOUR, value, seq + 2000000, firmware_version, line, operating_mode FROM iot_raw.telemetry ORDER BY event_id LIMIT 1\")";
+
+/// Removes `day` from the intervals SQLMesh's state records for the daily device metrics.
+fn forget_day(project: &Path, day: &str) {
+    let script = format!(
+        "import os\nos.chdir({project:?})\nfrom datetime import datetime, timedelta, timezone\nfrom sqlmesh import Context\nctx = Context(paths=['.'], gateway='duckdb')\nsnapshot = ctx.state_reader.get_snapshots([s.snapshot_id for s in ctx.state_reader.get_environment('prod').snapshots if 'daily_device_metrics' in s.name]).popitem()[1]\nstart = int(datetime.fromisoformat('{day}').replace(tzinfo=timezone.utc).timestamp() * 1000)\nctx.state_sync.remove_intervals([(snapshot, (start, start + 86400000))])",
+        project = project.to_str().unwrap()
+    );
+    let mut command = Command::new(venv_bin("python"));
+    command
+        .args(["-c", &script])
+        .env("IOTCTL_DUCKDB_PATH", duckdb_file(project));
+    run_ok(&mut command);
+}
+
+#[test]
+fn a_restatement_that_fails_after_deleting_is_reported_and_repaired_on_resume() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    loaded_and_built(&nats, &project);
+    let (raw, ..) = duckdb_counts(&project, DAY);
+
+    // The same range replayed with --restate, while the restatement's insert cannot run.
+    move_thresholds(&project, true);
+    let failed = iotctl(
+        &nats,
+        &project,
+        "duckdb",
+        &[
+            "replay",
+            "--since",
+            "1h",
+            "--to",
+            "warehouse",
+            "--restate",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("did not finish"), "{}", stderr(&failed));
+    let (_, model, _) = duckdb_counts(&project, DAY);
+    assert_eq!(
+        model, 0,
+        "DuckDB deleted the day before the failed insert: the hole this test is about"
+    );
+    let id = stderr(&failed)
+        .split("--resume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the error names the replay to resume")
+        .to_string();
+    let shown = iotctl(&nats, &project, "duckdb", &["replay", "show", &id, "--format", "json"]);
+    let record: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["restate"], "pending", "{record}");
+
+    // Resumed before the cause is repaired: still reported, still pending.
+    let again = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+
+    move_thresholds(&project, false);
+    let repaired = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    assert_eq!(repaired.status.code(), Some(0), "{}", stderr(&repaired));
+    assert!(
+        stderr(&repaired).contains("every day matches the warehouse"),
+        "{}",
+        stderr(&repaired)
+    );
+    assert_eq!(duckdb_counts(&project, DAY), (raw, raw, raw));
+    let shown = iotctl(&nats, &project, "duckdb", &["replay", "show", &id, "--format", "json"]);
+    let record: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(record["restate"], "done", "{record}");
+    let done = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    assert!(stderr(&done).contains("nothing to resume"), "{}", stderr(&done));
+}
+
+#[test]
+fn late_data_loaded_by_replay_reaches_the_models_on_postgres_through_one_warehouse() {
+    let nats = TestNats::start();
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    let url = pg.url();
+    apply(Path::new("examples/factory.yaml"), &nats);
+    let day = events("2", "3600");
+    let (first, late) = day.split_at(day.len() - 5);
+    publish(&nats, first);
+    // No SQLMesh connection variables: iotctl passes SQLMesh the warehouse it loads.
+    let warehouse = ["--warehouse-url", url.as_str()];
+    let created = apply_sqlmesh_with(&nats, &project, &["--only", "warehouse,sqlmesh"], &warehouse);
+    assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+    let load = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
+    );
+    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    let built = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let counts = |pg: &TestPostgres| {
+        pg.psql(&["-c", &format!("SELECT (SELECT count(*) FROM iot_raw.telemetry) || ',' || (SELECT sum(sample_count) FROM device_health.daily_device_metrics WHERE event_date = DATE '{DAY}') || ',' || (SELECT sum(sample_count) FROM device_health.daily_site_rollup WHERE event_date = DATE '{DAY}')")])
+            .trim()
+            .to_string()
+    };
+    let n = first.len();
+    assert_eq!(counts(&pg), format!("{n},{n},{n}"));
+
+    // Five readings of the same day arrive eleven months late, loaded by replay alone.
+    publish(&nats, late);
+    let load = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
+    );
+    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    let restated = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
+    assert_eq!(restated.status.code(), Some(0), "{}", stderr(&restated));
+    assert!(
+        stdout(&restated).contains("restate 1 built day(s)"),
+        "{}",
+        stdout(&restated)
+    );
+    let all = day.len();
+    assert_eq!(counts(&pg), format!("{all},{all},{all}"));
+    // The day filter is a range on ts, which the raw table's index serves.
+    let explain = pg.psql(&["-c", "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM iot_raw.telemetry AS t WHERE t.ts <= CAST('2026-01-01 23:59:59.999999+00:00' AS TIMESTAMPTZ) AND t.ts >= CAST('2026-01-01 00:00:00+00:00' AS TIMESTAMPTZ)"]);
+    assert!(explain.contains("telemetry_ts_idx"), "{explain}");
+}
+
+fn apply_sqlmesh_with(nats: &TestNats, project: &Path, only: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["apply", "--yes", "--allow-destructive"];
+    args.extend_from_slice(only);
+    args.extend_from_slice(extra);
+    iotctl(nats, project, "postgres", &args)
+}

@@ -128,14 +128,9 @@ pub fn render(spec: &Spec, templates: &Templates) -> anyhow::Result<Vec<Artifact
         rollup,
     )?;
     add(
-        "audits/breaches_within_samples.sql",
-        "sqlmesh/audits/breaches_within_samples.sql.j2",
-        json!({}),
-    )?;
-    add(
-        "audits/values_within_range.sql",
-        "sqlmesh/audits/values_within_range.sql.j2",
-        json!({"thresholds": names.thresholds}),
+        "audits/rollup_matches_device_metrics.sql",
+        "sqlmesh/audits/rollup_matches_device_metrics.sql.j2",
+        json!({"device_metrics": names.device_metrics}),
     )?;
     if let Some(stream_table) = &names.stream_daily {
         add(

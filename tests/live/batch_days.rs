@@ -305,3 +305,86 @@ fn apply_sqlmesh_with(nats: &TestNats, project: &Path, only: &[&str], extra: &[&
     args.extend_from_slice(extra);
     iotctl(nats, project, "postgres", &args)
 }
+
+/// `sqlmesh audit` of `model` over the test day, as iotctl would run it (its DuckDB path).
+fn audit(project: &Path, model: &str) -> Output {
+    Command::new(venv_bin("sqlmesh"))
+        .args([
+            "--gateway",
+            "duckdb",
+            "audit",
+            "--model",
+            model,
+            "--start",
+            DAY,
+            "--end",
+            DAY,
+        ])
+        .current_dir(project)
+        .env("IOTCTL_DUCKDB_PATH", duckdb_file(project))
+        .env("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
+        .output()
+        .unwrap()
+}
+
+/// Runs `statement` on the physical table of `model` (its `{table}` placeholder).
+fn on_physical_table(project: &Path, model: &str, statement: &str) {
+    duckdb(
+        project,
+        &format!(
+            "for s, n in c.execute(\"SELECT table_schema, table_name FROM information_schema.tables WHERE table_name LIKE 'device_health__{model}__%' AND table_type = 'BASE TABLE'\").fetchall():\n    c.execute(\"{}\".replace('{{table}}', f'{{s}}.{{n}}'))",
+            statement.replace('"', "\\\"")
+        ),
+    );
+}
+
+#[test]
+fn each_audit_fails_on_bad_data() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    loaded_and_built(&nats, &project);
+    let all = [
+        "device_health.metric_thresholds",
+        "device_health.daily_device_metrics",
+        "device_health.daily_site_rollup",
+    ];
+    for model in all {
+        let output = audit(&project, model);
+        assert!(
+            output.status.success() && !stdout(&output).contains("FAIL"),
+            "{model}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+    }
+    let fails = |model: &str, audit_name: &str| {
+        let output = audit(&project, model);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(text.contains(audit_name), "{model} must fail {audit_name}: {text}");
+        assert!(!output.status.success() || text.contains("FAIL"), "{model}: {text}");
+    };
+
+    // A threshold row twice would double every reading the daily model joins to it.
+    on_physical_table(
+        &project,
+        "metric_thresholds",
+        "INSERT INTO {table} SELECT * FROM {table} LIMIT 1",
+    );
+    fails("device_health.metric_thresholds", "unique_combination_of_columns");
+
+    // A rollup that no longer sums its devices: one model rebuilt without the other.
+    on_physical_table(
+        &project,
+        "daily_site_rollup",
+        "UPDATE {table} SET sample_count = sample_count + 1 WHERE rowid = (SELECT min(rowid) FROM {table})",
+    );
+    fails("device_health.daily_site_rollup", "rollup_matches_device_metrics");
+
+    // The stream sank a device-day the batch never saw.
+    duckdb(
+        &project,
+        "c.execute(\"INSERT INTO iot_raw.stream_daily_device_metrics (window_start, site, device_type, device_id, metric, samples, min_value, max_value, avg_value) VALUES (TIMESTAMPTZ '2026-01-01 00:00:00+00', 'berlin', 'press', 'ghost-001', 'oil_temperature', 5, 1, 2, 1.5)\")",
+    );
+    fails("device_health.daily_device_metrics", "stream_matches_batch");
+}

@@ -141,6 +141,8 @@ impl TestPostgres {
             ("IOTCTL_WAREHOUSE_USER".into(), USER.into()),
             ("IOTCTL_WAREHOUSE_DATABASE".into(), DATABASE.into()),
             (password_env.into(), PASSWORD.into()),
+            // The throwaway server has no TLS; a spec may require it (cold_chain does).
+            ("IOTCTL_WAREHOUSE_SSLMODE".into(), "disable".into()),
         ]
     }
 }

@@ -30,10 +30,6 @@ MODEL (
     critical_breaches = 'Readings beyond a critical threshold'
   ),
   audits (
-    NOT_NULL(columns := (event_date, site, device_type, device_id, metric, sample_count)),
-    UNIQUE_COMBINATION_OF_COLUMNS(columns := (event_date, site, device_type, device_id, metric)),
-    BREACHES_WITHIN_SAMPLES,
-    VALUES_WITHIN_RANGE,
     STREAM_MATCHES_BATCH
   )
 );

@@ -23,9 +23,7 @@ MODEL (
     devices_with_critical BIGINT
   ),
   audits (
-    NOT_NULL(columns := (event_date, site, device_type, metric, device_count, sample_count)),
-    UNIQUE_COMBINATION_OF_COLUMNS(columns := (event_date, site, device_type, metric)),
-    BREACHES_WITHIN_SAMPLES
+    ROLLUP_MATCHES_DEVICE_METRICS
   )
 );
 

@@ -12,9 +12,12 @@ use tokio_postgres::Client;
 
 use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::contract::flat::{EventFields, Scalar};
+use crate::reconcile::raw::truncate_to_micros;
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
+use crate::spec::model::FieldType;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// A batch handed to the writer task, and where its outcome goes.
@@ -415,10 +418,17 @@ impl WarehouseLoader {
             if i > 0 {
                 self.batch.push(if csv { ',' } else { '\t' });
             }
+            let mut value = event.field(&field.name);
+            if field.field_type == FieldType::Timestamp
+                && let Some(Scalar::Str(text)) = &value
+                && let Cow::Owned(cut) = truncate_to_micros(text)
+            {
+                value = Some(Scalar::Str(Cow::Owned(cut)));
+            }
             if csv {
-                csv_text(event.field(&field.name), &mut self.batch);
+                csv_text(value, &mut self.batch);
             } else {
-                copy_text(event.field(&field.name), &mut self.batch);
+                copy_text(value, &mut self.batch);
             }
         }
         self.batch.push('\n');

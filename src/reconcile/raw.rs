@@ -290,6 +290,21 @@ impl DayCache {
     }
 }
 
+/// An RFC 3339 time with at most six fraction digits, the rest cut off. PostgreSQL rounds
+/// extra digits (23:59:59.9999996 becomes the next day) where DuckDB and RisingWave
+/// (`Timestamptz::from_str`, `timestamp_micros`) truncate; iotctl writes every warehouse
+/// the truncated text, so a reading falls on the same day everywhere.
+pub fn truncate_to_micros(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(dot) = text.get(19..20).filter(|c| *c == ".").map(|_| 19) else {
+        return text.into();
+    };
+    let digits = text[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= 6 {
+        return text.into();
+    }
+    format!("{}{}", &text[..dot + 7], &text[dot + 1 + digits..]).into()
+}
+
 /// Epoch milliseconds of an RFC 3339 time the contract already accepted (zone required).
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     time_of_day_ms(text, crate::sample::days_from_civil(text.get(0..10)?)?)
@@ -363,6 +378,24 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.123999Z"), Some(1123));
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:0xZ"), None);
+        assert_eq!(
+            truncate_to_micros("2026-01-01T23:59:59.9999996Z"),
+            "2026-01-01T23:59:59.999999Z"
+        );
+        assert_eq!(
+            truncate_to_micros("2026-01-01T23:59:59.123456789+02:00"),
+            "2026-01-01T23:59:59.123456+02:00"
+        );
+        assert_eq!(
+            truncate_to_micros("2026-01-01T23:59:59.123456Z"),
+            "2026-01-01T23:59:59.123456Z"
+        );
+        assert_eq!(truncate_to_micros("2026-01-01T23:59:59Z"), "2026-01-01T23:59:59Z");
+        // The day the raw leg counts is the day the truncated text falls on.
+        assert_eq!(
+            parse_rfc3339_ms("2026-01-01T23:59:59.9999996Z").map(|ms| ms.div_euclid(86_400_000)),
+            parse_rfc3339_ms(&truncate_to_micros("2026-01-01T23:59:59.9999996Z")).map(|ms| ms.div_euclid(86_400_000))
+        );
         // The cached date is only reused for the same date.
         let mut cache = DayCache::default();
         for text in [

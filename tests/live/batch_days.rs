@@ -252,7 +252,13 @@ fn late_data_loaded_by_replay_reaches_the_models_on_postgres_through_one_warehou
     let project = dir.path().join("sqlmesh");
     let url = pg.url();
     apply(Path::new("examples/factory.yaml"), &nats);
-    let day = events("2", "3600");
+    let mut day = events("2", "3600");
+    // One reading a tenth of a microsecond before midnight: PostgreSQL would round it into
+    // the next day; iotctl writes it truncated, as DuckDB and RisingWave read it.
+    let last = day.len() - 1;
+    let mut edge: serde_json::Value = serde_json::from_str(&day[last].1).unwrap();
+    edge["ts"] = serde_json::json!(format!("{DAY}T23:59:59.9999996Z"));
+    day[last].1 = edge.to_string();
     let (first, late) = day.split_at(day.len() - 5);
     publish(&nats, first);
     // No SQLMesh connection variables: iotctl passes SQLMesh the warehouse it loads.

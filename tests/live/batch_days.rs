@@ -181,67 +181,154 @@ fn forget_day(project: &Path, day: &str) {
     run_ok(&mut command);
 }
 
-#[test]
-fn a_restatement_that_fails_after_deleting_is_reported_and_repaired_on_resume() {
-    let nats = TestNats::start();
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("sqlmesh");
-    loaded_and_built(&nats, &project);
-    let (raw, ..) = duckdb_counts(&project, DAY);
+/// The warehouse of a test: the project's DuckDB file, or a throwaway PostgreSQL.
+enum Warehouse<'a> {
+    Duckdb(&'a Path),
+    Postgres(&'a TestPostgres),
+}
+
+impl Warehouse<'_> {
+    fn gateway(&self) -> &'static str {
+        match self {
+            Warehouse::Duckdb(_) => "duckdb",
+            Warehouse::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Flags every command of the test takes to reach this warehouse.
+    fn flags(&self) -> Vec<String> {
+        match self {
+            Warehouse::Duckdb(_) => Vec::new(),
+            Warehouse::Postgres(pg) => vec!["--warehouse-url".into(), pg.url()],
+        }
+    }
+
+    /// (raw rows, device-metrics readings, site-rollup readings) of `day`.
+    fn counts(&self, day: &str) -> (u64, u64, u64) {
+        match self {
+            Warehouse::Duckdb(project) => duckdb_counts(project, day),
+            Warehouse::Postgres(pg) => {
+                let text = pg.psql(&["-c", &format!("SELECT (SELECT count(*) FROM iot_raw.telemetry WHERE CAST(ts AT TIME ZONE 'UTC' AS DATE) = DATE '{day}') || ',' || (SELECT coalesce(sum(sample_count), 0) FROM device_health.daily_device_metrics WHERE event_date = DATE '{day}') || ',' || (SELECT coalesce(sum(sample_count), 0) FROM device_health.daily_site_rollup WHERE event_date = DATE '{day}')")]);
+                let n: Vec<u64> = text.trim().split(',').map(|x| x.parse().unwrap()).collect();
+                (n[0], n[1], n[2])
+            }
+        }
+    }
+
+    /// Moves the thresholds model's physical table away (or back): the daily model joins
+    /// it, so a restatement fails on its insert.
+    fn move_thresholds(&self, away: bool) {
+        match self {
+            Warehouse::Duckdb(project) => move_thresholds(project, away),
+            Warehouse::Postgres(pg) => {
+                let (filter, target) = if away {
+                    ("NOT LIKE '%\\_moved'", "r.table_name || '_moved'")
+                } else {
+                    ("LIKE '%\\_moved'", "left(r.table_name, -6)")
+                };
+                pg.psql(&["-c", &format!("DO $$ DECLARE r record; BEGIN FOR r IN SELECT table_schema, table_name FROM information_schema.tables WHERE table_name LIKE 'device\\_health\\_\\_metric\\_thresholds\\_\\_%' AND table_name {filter} AND table_type = 'BASE TABLE' LOOP EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', r.table_schema, r.table_name, {target}); END LOOP; END $$")]);
+            }
+        }
+    }
+}
+
+/// A restatement that fails is reported, stays pending in the replay ledger, and is repaired
+/// by `--resume` once its cause is; on DuckDB the failed one leaves the day deleted.
+fn failed_restatement_is_repaired_on_resume(warehouse: &Warehouse, nats: &TestNats, project: &Path) {
+    let run = |args: &[&str]| {
+        let flags = warehouse.flags();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(flags.iter().map(String::as_str));
+        iotctl(nats, project, warehouse.gateway(), &all)
+    };
+    let (raw, model, rollup) = warehouse.counts(DAY);
+    assert!(raw > 0);
+    assert_eq!((model, rollup), (raw, raw), "built before the test");
 
     // The same range replayed with --restate, while the restatement's insert cannot run.
-    move_thresholds(&project, true);
-    let failed = iotctl(
-        &nats,
-        &project,
-        "duckdb",
-        &[
-            "replay",
-            "--since",
-            "1h",
-            "--to",
-            "warehouse",
-            "--restate",
-            "--format",
-            "json",
-        ],
-    );
+    warehouse.move_thresholds(true);
+    let failed = run(&[
+        "replay",
+        "--since",
+        "1h",
+        "--to",
+        "warehouse",
+        "--restate",
+        "--format",
+        "json",
+    ]);
     assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
     assert!(stderr(&failed).contains("did not finish"), "{}", stderr(&failed));
-    let (_, model, _) = duckdb_counts(&project, DAY);
-    assert_eq!(
-        model, 0,
-        "DuckDB deleted the day before the failed insert: the hole this test is about"
-    );
+    if let Warehouse::Duckdb(_) = warehouse {
+        let (_, model, _) = warehouse.counts(DAY);
+        assert_eq!(
+            model, 0,
+            "DuckDB deleted the day before the failed insert: the hole this test is about"
+        );
+    }
     let id = stderr(&failed)
         .split("--resume ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the error names the replay to resume")
         .to_string();
-    let shown = iotctl(&nats, &project, "duckdb", &["replay", "show", &id, "--format", "json"]);
-    let record: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
-    assert_eq!(record["status"], "completed", "{record}");
-    assert_eq!(record["restate"], "pending", "{record}");
+    let record = |run: &dyn Fn(&[&str]) -> Output| -> serde_json::Value {
+        serde_json::from_str(&stdout(&run(&["replay", "show", &id, "--format", "json"]))).unwrap()
+    };
+    let shown = record(&run);
+    assert_eq!(shown["status"], "completed", "{shown}");
+    assert_eq!(shown["restate"], "pending", "{shown}");
 
     // Resumed before the cause is repaired: still reported, still pending.
-    let again = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    let again = run(&["replay", "--resume", &id]);
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    assert_eq!(record(&run)["restate"], "pending");
 
-    move_thresholds(&project, false);
-    let repaired = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    warehouse.move_thresholds(false);
+    let repaired = run(&["replay", "--resume", &id]);
     assert_eq!(repaired.status.code(), Some(0), "{}", stderr(&repaired));
     assert!(
         stderr(&repaired).contains("every day matches the warehouse"),
         "{}",
         stderr(&repaired)
     );
-    assert_eq!(duckdb_counts(&project, DAY), (raw, raw, raw));
-    let shown = iotctl(&nats, &project, "duckdb", &["replay", "show", &id, "--format", "json"]);
-    let record: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
-    assert_eq!(record["restate"], "done", "{record}");
-    let done = iotctl(&nats, &project, "duckdb", &["replay", "--resume", &id]);
+    assert_eq!(warehouse.counts(DAY), (raw, raw, raw));
+    assert_eq!(record(&run)["restate"], "done");
+    let done = run(&["replay", "--resume", &id]);
     assert!(stderr(&done).contains("nothing to resume"), "{}", stderr(&done));
+}
+
+#[test]
+fn a_restatement_that_fails_after_deleting_is_reported_and_repaired_on_resume() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    loaded_and_built(&nats, &project);
+    failed_restatement_is_repaired_on_resume(&Warehouse::Duckdb(&project), &nats, &project);
+}
+
+#[test]
+fn a_failed_restatement_on_postgres_is_reported_and_repaired_on_resume() {
+    let nats = TestNats::start();
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    let url = pg.url();
+    apply(Path::new("examples/factory.yaml"), &nats);
+    publish(&nats, &events("2", "3600"));
+    let warehouse = ["--warehouse-url", url.as_str()];
+    let created = apply_sqlmesh_with(&nats, &project, &["--only", "warehouse,sqlmesh"], &warehouse);
+    assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+    let load = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
+    );
+    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    let built = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    failed_restatement_is_repaired_on_resume(&Warehouse::Postgres(&pg), &nats, &project);
 }
 
 #[test]

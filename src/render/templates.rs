@@ -46,7 +46,6 @@ pub const EMBEDDED: &[(&str, &str)] = embed!(
     "sqlmesh/audits/rollup_matches_device_metrics.sql.j2",
     "sqlmesh/audits/stream_matches_batch.sql.j2",
     "sqlmesh/tests/rows.yaml.j2",
-    "sqlmesh/tests/test_metric_thresholds.yaml.j2",
     "sqlmesh/tests/test_daily_device_metrics.yaml.j2",
     "sqlmesh/tests/test_daily_site_rollup.yaml.j2",
 );

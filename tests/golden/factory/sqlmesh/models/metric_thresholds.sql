@@ -4,6 +4,9 @@ MODEL (
   cron '@daily',
   grain (device_type, metric),
   description 'Valid ranges and alert thresholds of every metric, from the pipeline spec',
+  ignored_rules (
+    nomissingunittest
+  ),
   columns (
     device_type TEXT,
     metric TEXT,

@@ -170,15 +170,77 @@ const LATE_ROW_YESTERDAY: &str = "c.execute(\"INSERT INTO iot_raw.telemetry SELE
 
 /// Removes `day` from the intervals SQLMesh's state records for the daily device metrics.
 fn forget_day(project: &Path, day: &str) {
+    forget_day_on(
+        project,
+        day,
+        "duckdb",
+        &[("IOTCTL_DUCKDB_PATH".into(), duckdb_file(project).display().to_string())],
+    );
+}
+
+fn forget_day_on(project: &Path, day: &str, gateway: &str, env: &[(String, String)]) {
     let script = format!(
-        "import os\nos.chdir({project:?})\nfrom datetime import datetime, timedelta, timezone\nfrom sqlmesh import Context\nctx = Context(paths=['.'], gateway='duckdb')\nsnapshot = ctx.state_reader.get_snapshots([s.snapshot_id for s in ctx.state_reader.get_environment('prod').snapshots if 'daily_device_metrics' in s.name]).popitem()[1]\nstart = int(datetime.fromisoformat('{day}').replace(tzinfo=timezone.utc).timestamp() * 1000)\nctx.state_sync.remove_intervals([(snapshot, (start, start + 86400000))])",
+        "import os\nos.chdir({project:?})\nfrom datetime import datetime, timezone\nfrom sqlmesh import Context\nctx = Context(paths=['.'], gateway='{gateway}')\nsnapshot = ctx.state_reader.get_snapshots([s.snapshot_id for s in ctx.state_reader.get_environment('prod').snapshots if s.name.endswith('\"daily_device_metrics\"')]).popitem()[1]\nstart = int(datetime.fromisoformat('{day}').replace(tzinfo=timezone.utc).timestamp() * 1000)\nctx.state_sync.remove_intervals([(snapshot, (start, start + 86400000))])",
         project = project.to_str().unwrap()
     );
     let mut command = Command::new(venv_bin("python"));
-    command
-        .args(["-c", &script])
-        .env("IOTCTL_DUCKDB_PATH", duckdb_file(project));
+    command.args(["-c", &script]).envs(env.iter().map(|(k, v)| (k, v)));
     run_ok(&mut command);
+}
+
+#[test]
+fn postgres_apply_retries_a_failed_plan_then_builds_an_unbuilt_closed_day() {
+    let nats = TestNats::start();
+    let pg = TestPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    let url = pg.url();
+    let warehouse = ["--warehouse-url", url.as_str()];
+    // No raw table yet: the models cannot be planned, and the failure is not forgotten.
+    for _ in 0..2 {
+        let failed = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
+        assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+        assert!(stderr(&failed).contains("sqlmesh plan failed"), "{}", stderr(&failed));
+    }
+    let repaired = apply_sqlmesh_with(&nats, &project, &["--only", "warehouse,sqlmesh"], &warehouse);
+    assert_eq!(repaired.status.code(), Some(0), "{}", stderr(&repaired));
+    let in_sync = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["plan", "--only", "sqlmesh", "--check", "--warehouse-url", &url],
+    );
+    assert_eq!(in_sync.status.code(), Some(0), "{}", stdout(&in_sync));
+
+    // Yesterday gets a reading and SQLMesh's state forgets the day, as before its first run.
+    pg.psql(&["-c", "INSERT INTO iot_raw.telemetry (event_id, device_id, site, device_type, metric, ts, value, seq, firmware_version) VALUES ('yesterday-1', 'berlin-press-001', 'berlin', 'press', 'oil_temperature', (current_date - 1)::timestamp AT TIME ZONE 'UTC' + interval '12 hours', 50, 1, '1.0.0')"]);
+    let yesterday = pg
+        .psql(&["-c", "SELECT ((now() AT TIME ZONE 'UTC')::date - 1)::text"])
+        .trim()
+        .to_string();
+    forget_day_on(
+        &project,
+        &yesterday,
+        "postgres",
+        &pg.sqlmesh_env("IOTCTL_WAREHOUSE_PASSWORD"),
+    );
+    let plan = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["plan", "--only", "sqlmesh", "--format", "json", "--warehouse-url", &url],
+    );
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let changes = answer["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{answer}");
+    assert_eq!(changes[0]["op"], "build_sqlmesh_days", "{answer}");
+    assert_eq!(
+        changes[0]["days"].as_array().unwrap().last().unwrap(),
+        &serde_json::json!(yesterday)
+    );
+    let built = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    assert_eq!(Warehouse::Postgres(&pg).counts(&yesterday), (1, 1, 1));
 }
 
 /// The warehouse of a test: the project's DuckDB file, or a throwaway PostgreSQL.

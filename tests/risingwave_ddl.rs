@@ -75,6 +75,8 @@ fn every_statement_has_a_documented_form() {
         "primary_key",
         "ssl_mode",
         "max_batch_rows",
+        // Valid for every sink: src/connector/src/sink/mod.rs, validate_sink_unknown_fields.
+        "ignore_delete",
     ]
     .into();
     for example in EXAMPLES {
@@ -378,5 +380,42 @@ fn each_failure_class_is_caught_on_a_broken_template() {
             errors.iter().any(|e| e.contains(expected)),
             "{template} with `{broken}`: expected an error containing `{expected}`, got {errors:?}"
         );
+    }
+}
+
+/// Issue 12, point 4: nothing grows without bound, and each bound is one RisingWave applies.
+/// A view bounded by a temporal filter carries one in its own SQL; the whole-day views share
+/// one day-step bound (so a day leaves every view in the same barrier); the sinks that read
+/// expiring views ignore the expiry.
+#[test]
+fn every_stateful_object_is_bounded_by_a_mechanism_in_its_sql() {
+    use iotctl::render::risingwave::StateBound;
+    for example in EXAMPLES {
+        let (loaded, _) = render_example(example);
+        let rendering = render_all(&loaded.spec, &Templates::embedded()).unwrap();
+        for object in &rendering.risingwave {
+            let why = match &object.state {
+                StateBound::Unbounded(why) => panic!("{example}/{}: unbounded: {why}", object.name),
+                StateBound::Bounded(why) | StateBound::Stateless(why) => why,
+            };
+            let ddl = &object.ddl;
+            if why.contains("temporal filter") {
+                assert!(ddl.contains("now()"), "{example}/{}: {why}\n{ddl}", object.name);
+            }
+            if why.contains("whole UTC days") && !object.name.contains("daily") {
+                assert!(
+                    ddl.contains("ts >= date_trunc('day', now() - INTERVAL '")
+                        && ddl.contains("', 'UTC') + INTERVAL '24 hours'"),
+                    "{example}/{}: the day-step bound\n{ddl}",
+                    object.name
+                );
+            }
+            if why.contains("retention_seconds") {
+                assert!(ddl.contains("retention_seconds = '"), "{example}/{}", object.name);
+            }
+            if object.kind == RwKind::Sink && ddl.contains("connector = 'postgres'") {
+                assert!(ddl.contains("ignore_delete = 'true'"), "{example}/{}", object.name);
+            }
+        }
     }
 }

@@ -92,6 +92,18 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     if legs.len() < 2 {
         return Err(usage("--legs needs at least two of raw, batch, stream".into()));
     }
+    // RisingWave keeps whole days only while the telemetry stream retains them.
+    let first_live = crate::render::risingwave::first_live_day(spec, now_ms);
+    if legs.contains(&Leg::Stream)
+        && settings.risingwave_url.is_some()
+        && let Some(day) = closed.first().filter(|day| **day < first_live)
+    {
+        return Err(usage(format!(
+            "the stream leg holds whole UTC days from {} on (the telemetry stream's retention less the clock skew); {} is older: reconcile it with --legs raw,batch",
+            day_text(first_live),
+            day_text(*day)
+        )));
+    }
     let sites = (!args.site.is_empty()).then(|| args.site.clone());
     let stream_url = settings.risingwave_url.clone();
     let batch = if legs.contains(&Leg::Batch) {

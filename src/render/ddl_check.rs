@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(check_statement(sink).unwrap().kind, "sink");
         let quoted = "CREATE SCHEMA IF NOT EXISTS s_1.\"end\";";
         assert_eq!(check_statement(quoted).unwrap().name, "s_1.end");
-        let query_sink = "CREATE SINK IF NOT EXISTS iot.s AS SELECT a, (b) FROM iot.v WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'a');";
+        let query_sink = "CREATE SINK IF NOT EXISTS iot.s AS SELECT a, (b) FROM iot.v WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'a', ignore_delete = 'true');";
         assert_eq!(check_statement(query_sink).unwrap().kind, "sink");
     }
 
@@ -462,6 +462,11 @@ mod tests {
             (
                 "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'id', snapshot = 'false');",
                 "must not set `snapshot`",
+            ),
+            (
+                // Its view expires old rows: without ignore_delete the warehouse loses them.
+                "CREATE SINK IF NOT EXISTS s FROM a WITH (connector = 'postgres', host = 'h', port = '1', user = 'u', password = SECRET p, database = 'd', table = 't', type = 'upsert', primary_key = 'id');",
+                "ignore_delete",
             ),
             (
                 "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMPTZ, WATERMARK FOR ts AS ts - INTERVAL '500 milliseconds') APPEND ONLY WITH (connector = 'nats') FORMAT PLAIN ENCODE JSON;",

@@ -18,6 +18,9 @@ const POSTGRES_SINK_OPTIONS: &[&str] = &[
     "primary_key",
     "ssl_mode",
     "max_batch_rows",
+    // Taken by the planner, valid for every sink (src/connector/src/sink/mod.rs,
+    // validate_sink_unknown_fields).
+    "ignore_delete",
 ];
 
 fn require(options: &BTreeMap<String, String>, keys: &[&str]) -> Result<(), String> {
@@ -109,6 +112,9 @@ pub(super) fn check_postgres_sink(options: &BTreeMap<String, String>) -> Result<
         return Err("the warehouse password must be a SECRET, never plain text".into());
     }
     match options["type"].as_str() {
+        "upsert" if options.get("ignore_delete").map(String::as_str) != Some("true") => Err(
+            "a warehouse upsert sink must set ignore_delete = 'true': its view expires old rows, and the sink would delete them from the warehouse".into(),
+        ),
         "upsert" => require(options, &["primary_key"]),
         "append-only" => Ok(()),
         other => Err(format!("invalid sink type `{other}`")),

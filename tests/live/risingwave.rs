@@ -85,6 +85,60 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
     psql(&url, &script);
 }
 
+/// Point 4: the bound the manifest names for each view is in the plan RisingWave makes of it:
+/// a temporal filter becomes a dynamic filter (src/frontend/src/optimizer/rule/stream/
+/// filter_with_now_to_join_rule.rs), and the whole-day views step by `date_trunc`.
+#[test]
+// Ignored for the same reason as the test above: it needs a real RisingWave.
+#[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
+fn risingwave_plans_every_state_bound_the_manifest_names() {
+    use iotctl::render::risingwave::{RwKind, StateBound};
+    let url = risingwave_url();
+    let schema = format!("iotctl_e2e_bounds_{}", std::process::id());
+    psql(&url, &views_over_plain_tables(&schema));
+    let (_, rendering) = render_example("factory");
+    let mut checked = 0;
+    for object in rendering
+        .risingwave
+        .iter()
+        .filter(|o| o.kind == RwKind::MaterializedView)
+    {
+        let StateBound::Bounded(why) = object.state else {
+            panic!("{}: not bounded", object.name);
+        };
+        if !why.contains("temporal filter") {
+            continue;
+        }
+        let create = format!("CREATE MATERIALIZED VIEW IF NOT EXISTS factory.{} AS", object.name);
+        let body = object
+            .ddl
+            .split_once(&create)
+            .expect("one CREATE")
+            .1
+            .trim_end()
+            .trim_end_matches(';');
+        let plan = psql(
+            &url,
+            &format!(
+                "EXPLAIN CREATE MATERIALIZED VIEW {schema}.{}_probe AS {}",
+                object.name,
+                body.replace("factory.", &format!("{schema}."))
+            ),
+        );
+        assert!(plan.contains("DynamicFilter"), "{}: {why}\n{plan}", object.name);
+        if why.contains("whole UTC days") {
+            assert!(
+                plan.contains("DateTrunc"),
+                "{}: the day-step bound\n{plan}",
+                object.name
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} views carry a temporal filter");
+    psql(&url, &format!("DROP SCHEMA {schema} CASCADE;"));
+}
+
 /// Every hostile message inserted as raw bytes ends in exactly one place, as iotctl's own check
 /// classifies it (tests/contracts.rs holds iotctl to the same cases): valid (late or not), or
 /// rejected with its reason; the accounting view adds up to the rows read.

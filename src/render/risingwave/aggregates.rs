@@ -12,10 +12,11 @@ use super::{Pipeline, RwKind, StateBound, aggregate_name};
 const ROLLING_STATE: StateBound = StateBound::Bounded(
     "the readings and windows of the live horizon (the telemetry stream's max_age): a temporal filter expires older ones",
 );
-/// The daily statistics are sunk into the warehouse by an upsert sink, which would delete the
-/// rows a temporal filter expired: so nothing expires here yet.
-const DAILY_STATE: StateBound =
-    StateBound::Unbounded("one row per device, metric and day, and every reading for min and max");
+/// The counted events expire a whole UTC day at a time, so a day's statistics are deleted
+/// whole, never shrunk; the warehouse sink ignores the deletion (`ignore_delete`).
+const DAILY_STATE: StateBound = StateBound::Bounded(
+    "one row per device, metric and day, and every reading for min and max, for the whole days the telemetry stream retains: older days expire whole, and the warehouse sink ignores the expiry",
+);
 use crate::spec::duration::Duration;
 
 #[derive(Serialize)]

@@ -12,8 +12,9 @@ use super::{Pipeline, RwKind, StateBound, alert_key_sql, kind_name, object_name,
 /// (src/stream/src/executor/over_window/general.rs), and no watermark reaches the view.
 const THRESHOLD_STATE: StateBound =
     StateBound::Bounded("the breaches within the live horizon: a temporal filter expires older ones");
-const ANOMALY_STATE: StateBound =
-    StateBound::Unbounded("every reading of each device, in the over-window's partitions");
+const ANOMALY_STATE: StateBound = StateBound::Bounded(
+    "the readings of each device within the live horizon, in the over-window's partitions: the temporal filter sits before the window and expires older ones",
+);
 use crate::spec::model::{AlertKind, AlertSink, Metric, Severity};
 
 #[derive(Serialize)]

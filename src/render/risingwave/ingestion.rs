@@ -79,6 +79,9 @@ struct Classified<'a> {
     rejected: &'a str,
     contract_version: u32,
     allowed_lateness: String,
+    /// `received_at > {this}`: the temporal filter that bounds the view to the live horizon.
+    live_since: &'a str,
+    horizon: String,
     classification: &'a Classification<'a>,
 }
 
@@ -200,6 +203,8 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
                 rejected: &rejected,
                 contract_version: spec.contract.version,
                 allowed_lateness: allowed_lateness.clone(),
+                live_since: &p.names.live_since,
+                horizon: p.names.live_horizon.to_string(),
                 classification: &classification,
             },
         )?;
@@ -208,7 +213,9 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             name.clone(),
             vec![table.clone()],
             ddl,
-            StateBound::Unbounded("every event it classified this way"),
+            StateBound::Bounded(
+                "the events read within the live horizon: a temporal filter on received_at expires older ones (retractions the sinks that read it drop)",
+            ),
         );
     }
 
@@ -243,7 +250,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         vec![valid, rejected],
         ddl,
         StateBound::Bounded(
-            "one row per outcome and reason, a fixed set; count and max over append-only inputs keep one value each",
+            "one row per outcome and reason, a fixed set, over the live horizon; max keeps the horizon's values",
         ),
     );
     Ok(())

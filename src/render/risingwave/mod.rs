@@ -145,6 +145,11 @@ struct Names {
     /// bounds their state): what the telemetry stream retains, which is also what a recreated
     /// ingestion table can refill. The NATS tables keep rows as long (`retention_seconds`).
     live_horizon: crate::spec::duration::Duration,
+    /// `received_at > {this}`: the classification views' temporal filter (the live horizon).
+    live_since: String,
+    /// `ts >= {this}`: where the views that keep whole UTC days (counting, deduplication,
+    /// daily statistics) start; see `live_days_back`.
+    live_days_from: String,
 }
 
 impl Names {
@@ -160,8 +165,35 @@ impl Names {
             nats_secret: object_name(&[pipeline, "nats_password"]),
             warehouse_secret: object_name(&[pipeline, "warehouse_password"]),
             live_horizon: live_horizon(spec),
+            live_since: format!("now() - INTERVAL '{}'", live_horizon(spec).sql_interval(true)),
+            // Intervals without a day unit and an explicit zone: the bound is non-decreasing
+            // whatever the session's time zone, as a temporal filter requires
+            // (src/frontend/src/optimizer/property/monotonicity.rs).
+            live_days_from: format!(
+                "date_trunc('day', now() - INTERVAL '{}', 'UTC') + INTERVAL '24 hours'",
+                live_days_back(spec).sql_interval(true)
+            ),
         }
     }
+}
+
+/// How far back from now the first kept whole day may start: the live horizon less the
+/// tolerated clock skew. Every reading of a day that starts after `now - this` was published
+/// after `now - horizon` (a reading is at most `max_clock_skew` ahead of its publication), so
+/// it is still in the telemetry stream: a recreated table refills whole days, and a day's
+/// statistics are never sunk partial. The bound moves a day at a time, so a day's rows expire
+/// in one step and its statistics are deleted whole, never shrunk.
+fn live_days_back(spec: &Spec) -> crate::spec::duration::Duration {
+    let back = live_horizon(spec)
+        .as_millis()
+        .saturating_sub(spec.contract.max_clock_skew.as_millis());
+    crate::spec::duration::Duration::from_millis(back.max(1_000))
+}
+
+/// The first UTC day (days since the epoch) the whole-day views hold at `now_ms`.
+pub fn first_live_day(spec: &Spec, now_ms: i64) -> i64 {
+    let back = live_days_back(spec).as_millis() as i64;
+    (now_ms - back).div_euclid(86_400_000) + 1
 }
 
 /// What the telemetry stream retains (else the replay SLO): the live views' horizon.
@@ -196,7 +228,7 @@ impl Pipeline<'_> {
         });
     }
 
-    /// A table reading NATS through `consumer`; it keeps every row it reads.
+    /// A table reading NATS through `consumer`; it keeps the rows of the live horizon.
     fn push_nats_table(&mut self, name: String, depends_on: Vec<String>, ddl: String, consumer: NatsConsumer) {
         self.objects.push(RwObject {
             kind: RwKind::Table,
@@ -205,8 +237,8 @@ impl Pipeline<'_> {
             ddl,
             secret_env: None,
             nats_consumer: Some(consumer),
-            state: StateBound::Unbounded(
-                "every message it read, for as long as the table exists; the stream's max_age does not apply to it",
+            state: StateBound::Bounded(
+                "the messages of the live horizon: retention_seconds removes older rows from storage (its views hold what they already read)",
             ),
         });
     }

@@ -35,6 +35,7 @@ struct Replayed<'a> {
     columns: &'a [Column],
     identity: Vec<&'static str>,
     required: Vec<String>,
+    live_days_from: &'a str,
 }
 
 #[derive(Serialize)]
@@ -44,6 +45,7 @@ struct Counted<'a> {
     live: &'a str,
     replayed: &'a str,
     columns: &'a [Column],
+    live_days_from: &'a str,
 }
 
 pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
@@ -94,6 +96,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             columns: &columns,
             identity: identity_columns(spec),
             required: fields.iter().filter(|f| f.required).map(|f| f.name.clone()).collect(),
+            live_days_from: &p.names.live_days_from,
         },
     )?;
     p.push(
@@ -101,7 +104,9 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         replayed.clone(),
         vec![table, valid.clone()],
         ddl,
-        StateBound::Unbounded("every replayed identity (first copy) and, for the anti-join, every live identity"),
+        StateBound::Bounded(
+            "the identities of the whole UTC days the telemetry stream retains, on both sides of the anti-join: a temporal filter on ts expires a day at a time",
+        ),
     );
 
     let counted = p.names.counted.clone();
@@ -113,6 +118,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             live: &valid,
             replayed: &replayed,
             columns: &columns,
+            live_days_from: &p.names.live_days_from,
         },
     )?;
     p.push(
@@ -120,7 +126,9 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         counted,
         vec![valid, replayed],
         ddl,
-        StateBound::Unbounded("every counted event"),
+        StateBound::Bounded(
+            "the events of the whole UTC days the telemetry stream retains: a temporal filter on ts expires a day at a time",
+        ),
     );
     Ok(())
 }

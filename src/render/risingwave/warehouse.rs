@@ -49,6 +49,10 @@ fn postgres_options(p: &Pipeline, table: &str, primary_key: &str) -> anyhow::Res
         option("table", table)?,
         option("type", "upsert")?,
         option("primary_key", primary_key)?,
+        // The views these sinks read expire old rows (temporal filters): the warehouse keeps
+        // them. RisingWave drops the sink input's deletes (src/stream/src/executor/sink.rs,
+        // force_append_only) and upserts the rest.
+        option("ignore_delete", "true")?,
     ];
     if let Some(mode) = wh.ssl_mode {
         options.push(option("ssl_mode", mode.as_str())?);

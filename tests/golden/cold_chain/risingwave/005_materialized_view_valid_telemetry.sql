@@ -106,4 +106,6 @@ FROM (
         ) AS parsed
     ) AS typed
 ) AS classified
-WHERE reject_reason IS NULL;
+WHERE reject_reason IS NULL
+    -- the live horizon (10d); the warehouse sink ignores the expiry
+    AND received_at > now() - INTERVAL '240 hours';

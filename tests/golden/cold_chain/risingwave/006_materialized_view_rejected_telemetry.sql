@@ -97,4 +97,6 @@ FROM (
         ) AS parsed
     ) AS typed
 ) AS classified
-WHERE reject_reason IS NOT NULL;
+WHERE reject_reason IS NOT NULL
+    -- the live horizon (10d); the dead-letter sink drops the expiry
+    AND received_at > now() - INTERVAL '240 hours';

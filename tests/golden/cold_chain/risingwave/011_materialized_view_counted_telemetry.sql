@@ -1,4 +1,5 @@
--- What the aggregates count: live events, plus replayed ones the live path never counted.
+-- What the aggregates count: live events, plus replayed ones the live path never counted, of
+-- the whole UTC days the telemetry stream retains (a recreated table refills exactly these).
 -- Alerts read the live events only: replaying history must not page anyone.
 CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.counted_telemetry AS
 SELECT
@@ -15,6 +16,7 @@ SELECT
     gps_fix,
     recorded_at_gateway
 FROM cold_chain.valid_telemetry
+WHERE ts >= date_trunc('day', now() - INTERVAL '14395 minutes', 'UTC') + INTERVAL '24 hours'
 UNION ALL
 SELECT
     event_id,

@@ -1,6 +1,7 @@
 -- Daily statistics per device and metric (UTC days), on the SQLMesh daily model's grain: the
 -- stream side of `iotctl reconcile` and, sunk to the warehouse, of the SQLMesh audit
--- against the batch model.
+-- against the batch model. It holds the whole UTC days the telemetry stream retains:
+-- a day leaves whole, and the sink ignores the deletion.
 CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.daily_device_metrics AS
 SELECT
     window_start,

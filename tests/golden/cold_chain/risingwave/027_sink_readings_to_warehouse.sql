@@ -27,5 +27,6 @@ WITH (
     table = 'readings',
     type = 'upsert',
     primary_key = 'device_id,metric,seq',
+    ignore_delete = 'true',
     ssl_mode = 'require'
 );

@@ -14,5 +14,6 @@ WITH (
     table = 'stream_daily_device_metrics',
     type = 'upsert',
     primary_key = 'window_start,site,device_type,device_id,metric',
+    ignore_delete = 'true',
     ssl_mode = 'require'
 );

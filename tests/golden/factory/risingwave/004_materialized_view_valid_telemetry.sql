@@ -109,4 +109,6 @@ FROM (
         ) AS parsed
     ) AS typed
 ) AS classified
-WHERE reject_reason IS NULL;
+WHERE reject_reason IS NULL
+    -- the live horizon (7d); the warehouse sink ignores the expiry
+    AND received_at > now() - INTERVAL '168 hours';

@@ -101,4 +101,6 @@ FROM (
         ) AS parsed
     ) AS typed
 ) AS classified
-WHERE reject_reason IS NOT NULL;
+WHERE reject_reason IS NOT NULL
+    -- the live horizon (7d); the dead-letter sink drops the expiry
+    AND received_at > now() - INTERVAL '168 hours';

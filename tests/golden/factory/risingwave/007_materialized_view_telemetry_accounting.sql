@@ -1,6 +1,6 @@
--- Where every message the ingestion table read went: accepted on time, accepted late, or
--- dead-lettered with its reason. The events add up to the table's rows. Both inputs are
--- append-only, so count and max keep one value per group.
+-- Where every message the ingestion table read within the live horizon went: accepted on
+-- time, accepted late, or dead-lettered with its reason. The events add up to the table's
+-- rows of the horizon.
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.telemetry_accounting AS
 SELECT
     outcome,

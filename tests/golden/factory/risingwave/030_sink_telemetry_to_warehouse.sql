@@ -26,5 +26,6 @@ WITH (
     table = 'telemetry',
     type = 'upsert',
     primary_key = 'event_id',
+    ignore_delete = 'true',
     max_batch_rows = '1024'
 );

@@ -27,6 +27,7 @@ pub const EMBEDDED: &[(&str, &str)] = embed!(
     "sql/risingwave/replay_table.sql.j2",
     "sql/risingwave/replayed_telemetry.sql.j2",
     "sql/risingwave/counted_telemetry.sql.j2",
+    "sql/risingwave/live_telemetry.sql.j2",
     "sql/risingwave/rolling_aggregate.sql.j2",
     "sql/risingwave/threshold_breaches.sql.j2",
     "sql/risingwave/anomalies.sql.j2",

@@ -162,7 +162,9 @@ fn risingwave_classifies_every_hostile_message_like_iotctl() {
     script.push_str(&format!(
         "SELECT 'valid', event_id, late FROM {schema}.valid_telemetry;\n\
          SELECT 'rejected', encode(convert_to(coalesce(payload, ''), 'UTF8'), 'hex'), payload_base64, reject_reason FROM {schema}.rejected_telemetry;\n\
-         SELECT 'total', sum(events) FROM {schema}.telemetry_accounting;\n"
+         SELECT 'total', sum(events) FROM {schema}.telemetry_accounting;\n\
+         SELECT 'live', count(*) FROM {schema}.live_telemetry WHERE event_id = 'h-ok';\n\
+         SELECT 'counted', count(*) FROM {schema}.counted_telemetry WHERE event_id = 'h-ok';\n"
     ));
     let output = psql(&url, &script);
     psql(&url, &format!("DROP SCHEMA {schema} CASCADE;"));
@@ -199,6 +201,15 @@ fn risingwave_classifies_every_hostile_message_like_iotctl() {
         lines.iter().any(|l| l[..] == ["total", &cases.len().to_string()]),
         "the accounting must add up to {} rows:\n{output}",
         cases.len()
+    );
+    // Delivered twice (the classification has both rows), counted once.
+    assert!(
+        lines.iter().any(|l| l[..] == ["live", "1"]),
+        "h-ok twice in the live view:\n{output}"
+    );
+    assert!(
+        lines.iter().any(|l| l[..] == ["counted", "1"]),
+        "h-ok counted twice:\n{output}"
     );
 }
 

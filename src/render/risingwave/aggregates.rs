@@ -45,7 +45,7 @@ struct Daily<'a> {
 
 pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     let spec = p.spec;
-    let (counted, horizon) = (p.names.counted.clone(), p.names.live_horizon.sql_interval(false));
+    let (counted, horizon) = (p.names.counted.clone(), p.names.live_horizon.sql_interval(true));
     for device_type in &spec.device_types {
         for metric in &device_type.metrics {
             for window in &metric.windows {

@@ -120,11 +120,7 @@ fn anomaly_metric<'a>(device_type: &'a str, metric: &'a Metric) -> Option<Anomal
 /// The detectors that have metrics to watch, rendered, as the parts of the alerts view.
 fn detectors(p: &mut Pipeline) -> anyhow::Result<Vec<AlertPart>> {
     let spec = p.spec;
-    let (valid, alert_key, horizon) = (
-        p.names.valid.clone(),
-        alert_key_sql(spec),
-        p.names.live_horizon.sql_interval(false),
-    );
+    let (valid, alert_key, horizon) = (p.names.live.clone(), alert_key_sql(spec), p.names.alert_horizon.clone());
     let metrics: Vec<(&str, &Metric)> = spec
         .device_types
         .iter()

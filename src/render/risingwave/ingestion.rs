@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::options::{self, SessionSetting, SqlOption, option};
 use super::{NatsConsumer, Pipeline, RwKind, StateBound, object_name};
 use crate::contract::reasons;
-use crate::render::contract_fields::{EventField, event_fields};
+use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec};
 use crate::spec::streams::StreamRole;
 
@@ -83,6 +83,15 @@ struct Classified<'a> {
     live_since: &'a str,
     horizon: String,
     classification: &'a Classification<'a>,
+}
+
+#[derive(Serialize)]
+struct Live<'a> {
+    schema: &'a str,
+    name: &'a str,
+    source: &'a str,
+    columns: Vec<String>,
+    identity: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -219,6 +228,8 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         );
     }
 
+    live_view(p)?;
+
     let subject = format!("{}.risingwave", spec.subject_root(StreamRole::DeadLetter));
     let name = object_name(&[&rejected, "to_dlq"]);
     let sink = NatsSink {
@@ -251,6 +262,33 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         ddl,
         StateBound::Bounded(
             "one row per outcome and reason, a fixed set, over the live horizon; max keeps the horizon's values",
+        ),
+    );
+    Ok(())
+}
+
+/// The valid events deduplicated on their identity: what counting and alerting read.
+fn live_view(p: &mut Pipeline) -> anyhow::Result<()> {
+    let (live, valid) = (p.names.live.clone(), p.names.valid.clone());
+    let mut columns: Vec<String> = event_fields(p.spec).into_iter().map(|f| f.name).collect();
+    columns.extend(["received_at".to_string(), "late".to_string()]);
+    let ddl = p.render(
+        "live_telemetry",
+        Live {
+            schema: p.schema,
+            name: &live,
+            source: &valid,
+            columns,
+            identity: identity_columns(p.spec),
+        },
+    )?;
+    p.push(
+        RwKind::MaterializedView,
+        live,
+        vec![valid],
+        ddl,
+        StateBound::Bounded(
+            "one delivery per identity within the live horizon: a delivery leaves when the classification view expires it (inherited bound)",
         ),
     );
     Ok(())

@@ -137,6 +137,8 @@ struct Names {
     table: String,
     valid: String,
     rejected: String,
+    /// The valid events, each identity once (redeliveries dropped).
+    live: String,
     counted: String,
     daily: String,
     nats_secret: String,
@@ -150,6 +152,10 @@ struct Names {
     /// `ts >= {this}`: where the views that keep whole UTC days (counting, deduplication,
     /// daily statistics) start; see `live_days_back`.
     live_days_from: String,
+    /// `ts > now() - {this}`: the alert views' horizon, the live horizon less the clock skew.
+    /// A redelivery whose first copy left the live view surfaces there, at least a horizon
+    /// after it was first read; its ts is by then outside this bound, so it never pages.
+    alert_horizon: String,
 }
 
 impl Names {
@@ -160,6 +166,7 @@ impl Names {
             table: table.to_string(),
             valid: object_name(&["valid", table]),
             rejected: object_name(&["rejected", table]),
+            live: object_name(&["live", table]),
             counted: object_name(&["counted", table]),
             daily: super::STREAM_DAILY_VIEW.to_string(),
             nats_secret: object_name(&[pipeline, "nats_password"]),
@@ -169,6 +176,7 @@ impl Names {
             // Intervals without a day unit and an explicit zone: the bound is non-decreasing
             // whatever the session's time zone, as a temporal filter requires
             // (src/frontend/src/optimizer/property/monotonicity.rs).
+            alert_horizon: live_days_back(spec).sql_interval(true),
             live_days_from: format!(
                 "date_trunc('day', now() - INTERVAL '{}', 'UTC') + INTERVAL '24 hours'",
                 live_days_back(spec).sql_interval(true)

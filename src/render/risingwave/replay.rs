@@ -85,7 +85,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     p.push_nats_table(table.clone(), depends, ddl, consumer);
 
     let replayed = object_name(&["replayed", &p.names.table]);
-    let valid = p.names.valid.clone();
+    let valid = p.names.live.clone();
     let ddl = p.render(
         "replayed_telemetry",
         Replayed {

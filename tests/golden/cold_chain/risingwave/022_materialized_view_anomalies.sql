@@ -25,9 +25,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_samples
-    FROM cold_chain.valid_telemetry
+    FROM cold_chain.live_telemetry
     WHERE device_type = 'reefer' AND metric = 'cargo_temperature' AND NOT late
-        AND ts > now() - INTERVAL '10 days'
+        AND ts > now() - INTERVAL '14395 minutes'
 ) AS baseline
 WHERE baseline_samples >= 10
     AND baseline_stddev > 0
@@ -57,9 +57,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND CURRENT ROW) AS baseline_samples
-    FROM cold_chain.valid_telemetry
+    FROM cold_chain.live_telemetry
     WHERE device_type = 'cold_room' AND metric = 'air_temperature' AND NOT late
-        AND ts > now() - INTERVAL '10 days'
+        AND ts > now() - INTERVAL '14395 minutes'
 ) AS baseline
 WHERE baseline_samples >= 20
     AND baseline_stddev > 0

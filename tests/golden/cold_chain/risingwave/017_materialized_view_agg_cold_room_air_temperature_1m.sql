@@ -12,5 +12,5 @@ SELECT
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '1 minute')
 WHERE device_type = 'cold_room' AND metric = 'air_temperature'
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '240 hours'
 GROUP BY site, device_id, window_start, window_end;

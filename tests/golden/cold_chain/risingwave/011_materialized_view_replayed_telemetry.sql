@@ -28,7 +28,7 @@ FROM (
 WHERE copy = 1
     AND NOT EXISTS (
         SELECT 1
-        FROM cold_chain.valid_telemetry AS live
+        FROM cold_chain.live_telemetry AS live
         WHERE live.device_id = replayed.device_id AND live.metric = replayed.metric AND live.seq = replayed.seq
             AND live.ts >= date_trunc('day', now() - INTERVAL '14395 minutes', 'UTC') + INTERVAL '24 hours'
     );

@@ -1,5 +1,5 @@
--- Tumbling 1m aggregates of reefer.cargo_temperature (celsius) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.agg_reefer_cargo_temperature_1m AS
+-- Tumbling 15m aggregates of reefer.cargo_temperature (celsius) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.agg_reefer_cargo_temperature_15m AS
 SELECT
     site,
     device_id,
@@ -10,7 +10,7 @@ SELECT
     max(value) AS max_value,
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
-FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '1 minute')
+FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '15 minutes')
 WHERE device_type = 'reefer' AND metric = 'cargo_temperature'
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '240 hours'
 GROUP BY site, device_id, window_start, window_end;

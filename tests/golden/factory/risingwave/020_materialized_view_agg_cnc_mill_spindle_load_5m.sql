@@ -1,5 +1,5 @@
--- Tumbling 5m aggregates of press.hydraulic_pressure (bar) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_hydraulic_pressure_5m AS
+-- Tumbling 5m aggregates of cnc_mill.spindle_load (percent) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_cnc_mill_spindle_load_5m AS
 SELECT
     site,
     device_id,
@@ -11,6 +11,6 @@ SELECT
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '5 minutes')
-WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
-    AND ts > now() - INTERVAL '7 days'
+WHERE device_type = 'cnc_mill' AND metric = 'spindle_load'
+    AND ts > now() - INTERVAL '168 hours'
 GROUP BY site, device_id, window_start, window_end;

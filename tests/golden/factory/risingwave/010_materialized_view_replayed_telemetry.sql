@@ -27,7 +27,7 @@ FROM (
 WHERE copy = 1
     AND NOT EXISTS (
         SELECT 1
-        FROM factory.valid_telemetry AS live
+        FROM factory.live_telemetry AS live
         WHERE live.event_id = replayed.event_id
             AND live.ts >= date_trunc('day', now() - INTERVAL '10075 minutes', 'UTC') + INTERVAL '24 hours'
     );

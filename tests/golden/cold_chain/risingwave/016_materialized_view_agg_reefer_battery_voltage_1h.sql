@@ -12,5 +12,5 @@ SELECT
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '1 hour')
 WHERE device_type = 'reefer' AND metric = 'battery_voltage'
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '240 hours'
 GROUP BY site, device_id, window_start, window_end;

@@ -25,9 +25,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING) AS baseline_samples
-    FROM factory.valid_telemetry
+    FROM factory.live_telemetry
     WHERE device_type = 'press' AND metric = 'oil_temperature' AND NOT late
-        AND ts > now() - INTERVAL '7 days'
+        AND ts > now() - INTERVAL '10075 minutes'
 ) AS baseline
 WHERE baseline_samples >= 20
     AND baseline_stddev > 0
@@ -57,9 +57,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 120 PRECEDING AND 1 PRECEDING) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 120 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 120 PRECEDING AND 1 PRECEDING) AS baseline_samples
-    FROM factory.valid_telemetry
+    FROM factory.live_telemetry
     WHERE device_type = 'press' AND metric = 'hydraulic_pressure' AND NOT late
-        AND ts > now() - INTERVAL '7 days'
+        AND ts > now() - INTERVAL '10075 minutes'
 ) AS baseline
 WHERE baseline_samples >= 30
     AND baseline_stddev > 0
@@ -89,9 +89,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND CURRENT ROW) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND CURRENT ROW) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts RANGE BETWEEN INTERVAL '10 minutes' PRECEDING AND CURRENT ROW) AS baseline_samples
-    FROM factory.valid_telemetry
+    FROM factory.live_telemetry
     WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration' AND NOT late
-        AND ts > now() - INTERVAL '7 days'
+        AND ts > now() - INTERVAL '10075 minutes'
 ) AS baseline
 WHERE baseline_samples >= 10
     AND baseline_stddev > 0
@@ -121,9 +121,9 @@ FROM (
         avg(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_mean,
         stddev_samp(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_stddev,
         count(value) OVER (PARTITION BY device_id ORDER BY ts ROWS BETWEEN 30 PRECEDING AND 1 PRECEDING) AS baseline_samples
-    FROM factory.valid_telemetry
+    FROM factory.live_telemetry
     WHERE device_type = 'compressor' AND metric = 'motor_current' AND NOT late
-        AND ts > now() - INTERVAL '7 days'
+        AND ts > now() - INTERVAL '10075 minutes'
 ) AS baseline
 WHERE baseline_samples >= 15
     AND baseline_stddev > 0

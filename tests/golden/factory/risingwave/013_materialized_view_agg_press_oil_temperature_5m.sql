@@ -12,5 +12,5 @@ SELECT
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '5 minutes')
 WHERE device_type = 'press' AND metric = 'oil_temperature'
-    AND ts > now() - INTERVAL '7 days'
+    AND ts > now() - INTERVAL '168 hours'
 GROUP BY site, device_id, window_start, window_end;

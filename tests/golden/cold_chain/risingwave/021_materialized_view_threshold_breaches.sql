@@ -21,9 +21,9 @@ SELECT
         WHEN value > 6.0 THEN CAST(6.0 AS DOUBLE PRECISION)
         WHEN value < 1.0 THEN CAST(1.0 AS DOUBLE PRECISION)
     END AS threshold
-FROM cold_chain.valid_telemetry
+FROM cold_chain.live_telemetry
 WHERE device_type = 'reefer' AND metric = 'cargo_temperature' AND NOT late
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '14395 minutes'
     AND (value > 8.0 OR value < -0.5 OR value > 6.0 OR value < 1.0)
 UNION ALL
 SELECT
@@ -42,9 +42,9 @@ SELECT
         WHEN value < 11.0 THEN CAST(11.0 AS DOUBLE PRECISION)
         WHEN value < 11.8 THEN CAST(11.8 AS DOUBLE PRECISION)
     END AS threshold
-FROM cold_chain.valid_telemetry
+FROM cold_chain.live_telemetry
 WHERE device_type = 'reefer' AND metric = 'battery_voltage' AND NOT late
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '14395 minutes'
     AND (value < 11.0 OR value < 11.8)
 UNION ALL
 SELECT
@@ -67,9 +67,9 @@ SELECT
         WHEN value > 6.0 THEN CAST(6.0 AS DOUBLE PRECISION)
         WHEN value < 2.0 THEN CAST(2.0 AS DOUBLE PRECISION)
     END AS threshold
-FROM cold_chain.valid_telemetry
+FROM cold_chain.live_telemetry
 WHERE device_type = 'cold_room' AND metric = 'air_temperature' AND NOT late
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '14395 minutes'
     AND (value > 8.0 OR value < 0.0 OR value > 6.0 OR value < 2.0)
 UNION ALL
 SELECT
@@ -86,7 +86,7 @@ SELECT
     CASE
         WHEN value > 85.0 THEN CAST(85.0 AS DOUBLE PRECISION)
     END AS threshold
-FROM cold_chain.valid_telemetry
+FROM cold_chain.live_telemetry
 WHERE device_type = 'cold_room' AND metric = 'humidity' AND NOT late
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '14395 minutes'
     AND (value > 85.0);

@@ -1,5 +1,5 @@
--- Tumbling 1m aggregates of press.hydraulic_pressure (bar) per device.
-CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_press_hydraulic_pressure_1m AS
+-- Tumbling 1m aggregates of cnc_mill.spindle_vibration (mm/s) per device.
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.agg_cnc_mill_spindle_vibration_1m AS
 SELECT
     site,
     device_id,
@@ -11,6 +11,6 @@ SELECT
     avg(value) AS avg_value,
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(factory.counted_telemetry, ts, INTERVAL '1 minute')
-WHERE device_type = 'press' AND metric = 'hydraulic_pressure'
-    AND ts > now() - INTERVAL '7 days'
+WHERE device_type = 'cnc_mill' AND metric = 'spindle_vibration'
+    AND ts > now() - INTERVAL '168 hours'
 GROUP BY site, device_id, window_start, window_end;

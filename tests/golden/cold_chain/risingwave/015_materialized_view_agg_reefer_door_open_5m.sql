@@ -12,5 +12,5 @@ SELECT
     stddev_samp(value) AS stddev_value
 FROM TUMBLE(cold_chain.counted_telemetry, ts, INTERVAL '5 minutes')
 WHERE device_type = 'reefer' AND metric = 'door_open'
-    AND ts > now() - INTERVAL '10 days'
+    AND ts > now() - INTERVAL '240 hours'
 GROUP BY site, device_id, window_start, window_end;

@@ -1,7 +1,7 @@
 -- What the aggregates count: live events, plus replayed ones the live path never counted, of
 -- the whole UTC days the telemetry stream retains (a recreated table refills exactly these).
 -- Alerts read the live events only: replaying history must not page anyone.
-CREATE MATERIALIZED VIEW IF NOT EXISTS cold_chain.counted_telemetry AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS factory.counted_telemetry AS
 SELECT
     event_id,
     device_id,
@@ -12,11 +12,10 @@ SELECT
     value,
     seq,
     firmware_version,
-    shipment_id,
-    gps_fix,
-    recorded_at_gateway
-FROM cold_chain.valid_telemetry
-WHERE ts >= date_trunc('day', now() - INTERVAL '14395 minutes', 'UTC') + INTERVAL '24 hours'
+    line,
+    operating_mode
+FROM factory.live_telemetry
+WHERE ts >= date_trunc('day', now() - INTERVAL '10075 minutes', 'UTC') + INTERVAL '24 hours'
 UNION ALL
 SELECT
     event_id,
@@ -28,7 +27,6 @@ SELECT
     value,
     seq,
     firmware_version,
-    shipment_id,
-    gps_fix,
-    recorded_at_gateway
-FROM cold_chain.replayed_telemetry;
+    line,
+    operating_mode
+FROM factory.replayed_telemetry;

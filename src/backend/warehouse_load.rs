@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::contract::flat::{EventFields, Scalar};
-use crate::reconcile::raw::truncate_to_micros;
+use crate::reconcile::raw::warehouse_timestamp;
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
@@ -421,7 +421,7 @@ impl WarehouseLoader {
             let mut value = event.field(&field.name);
             if field.field_type == FieldType::Timestamp
                 && let Some(Scalar::Str(text)) = &value
-                && let Cow::Owned(cut) = truncate_to_micros(text)
+                && let Cow::Owned(cut) = warehouse_timestamp(text)
             {
                 value = Some(Scalar::Str(Cow::Owned(cut)));
             }

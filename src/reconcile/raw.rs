@@ -305,6 +305,26 @@ pub fn truncate_to_micros(text: &str) -> std::borrow::Cow<'_, str> {
     format!("{}{}", &text[..dot + 7], &text[dot + 1 + digits..]).into()
 }
 
+/// A contract-valid RFC 3339 time as every warehouse reads it alike: at most six fraction
+/// digits (`truncate_to_micros`), and a leap second (`23:59:60`, which RFC 3339 and the JSON
+/// Schema allow) written as the next second in UTC: PostgreSQL and RisingWave (chrono's
+/// parser, after speedate refuses second 60) read it so, and DuckDB refuses the `:60` form.
+pub fn warehouse_timestamp(text: &str) -> std::borrow::Cow<'_, str> {
+    use time::format_description::well_known::Rfc3339;
+    let cut = truncate_to_micros(text);
+    if cut.get(17..19) != Some("60") {
+        return cut;
+    }
+    let before = format!("{}59{}", &cut[..17], &cut[19..]);
+    match time::OffsetDateTime::parse(&before, &Rfc3339) {
+        Ok(at) => (at + time::Duration::SECOND)
+            .to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .map_or(cut, std::borrow::Cow::Owned),
+        Err(_) => cut,
+    }
+}
+
 /// Epoch milliseconds of an RFC 3339 time the contract already accepted (zone required).
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     time_of_day_ms(text, crate::sample::days_from_civil(text.get(0..10)?)?)
@@ -391,6 +411,21 @@ mod tests {
             "2026-01-01T23:59:59.123456Z"
         );
         assert_eq!(truncate_to_micros("2026-01-01T23:59:59Z"), "2026-01-01T23:59:59Z");
+        assert_eq!(warehouse_timestamp("2026-12-31T23:59:60.5Z"), "2027-01-01T00:00:00.5Z");
+        assert_eq!(warehouse_timestamp("2026-12-31T23:59:60+01:00"), "2026-12-31T23:00:00Z");
+        assert_eq!(
+            warehouse_timestamp("2026-12-31T23:59:60.12345678Z"),
+            "2027-01-01T00:00:00.123456Z"
+        );
+        assert_eq!(
+            warehouse_timestamp("2026-06-30T12:00:00+02:00"),
+            "2026-06-30T12:00:00+02:00"
+        );
+        // The raw leg places a leap second where the warehouse does.
+        assert_eq!(
+            parse_rfc3339_ms("2026-12-31T23:59:60.5Z"),
+            parse_rfc3339_ms(&warehouse_timestamp("2026-12-31T23:59:60.5Z"))
+        );
         // The day the raw leg counts is the day the truncated text falls on.
         assert_eq!(
             parse_rfc3339_ms("2026-01-01T23:59:59.9999996Z").map(|ms| ms.div_euclid(86_400_000)),

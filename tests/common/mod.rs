@@ -180,6 +180,16 @@ pub fn hostile_cases(now: time::OffsetDateTime) -> Vec<HostileCase> {
             Expected::Rejected("field ts is not"),
         ),
         case(
+            "ts on a day that does not exist",
+            event("h-feb30", "2026-02-30T10:00:00Z").into_bytes(),
+            Expected::Rejected("field ts is not"),
+        ),
+        case(
+            "ts at a leap second",
+            event("h-leap", "2016-12-31T23:59:60Z").into_bytes(),
+            Expected::Valid { late: true },
+        ),
+        case(
             "value as a string",
             event("h-str", &recent).replace("42.5", "\"42.5\"").into_bytes(),
             Expected::Rejected("field value is not a number"),

@@ -96,7 +96,14 @@ fn move_thresholds(project: &Path, away: bool) {
 /// then builds the models with `apply`.
 fn loaded_and_built(nats: &TestNats, project: &Path) {
     apply(Path::new("examples/factory.yaml"), nats);
-    publish(nats, &events("2", "3600"));
+    // One reading at a leap second: DuckDB refuses `23:59:60`, so iotctl writes the next
+    // second, where PostgreSQL and RisingWave put it (the first second of the next day).
+    let mut day = events("2", "3600");
+    let mut leap: serde_json::Value = serde_json::from_str(&day[0].1).unwrap();
+    leap["event_id"] = serde_json::json!("leap-second");
+    leap["ts"] = serde_json::json!(format!("{DAY}T23:59:60Z"));
+    day.push((day[0].0.clone(), leap.to_string()));
+    publish(nats, &day);
     let load = iotctl(
         nats,
         project,
@@ -104,6 +111,10 @@ fn loaded_and_built(nats: &TestNats, project: &Path) {
         &["replay", "--since", "1h", "--to", "warehouse"],
     );
     assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    assert_eq!(
+        duckdb(project, "print(c.execute(\"SELECT CAST(ts AT TIME ZONE 'UTC' AS VARCHAR) FROM iot_raw.telemetry WHERE event_id = 'leap-second'\").fetchone()[0])").trim(),
+        "2026-01-02 00:00:00"
+    );
     let built = apply_sqlmesh(nats, project, "duckdb", &[]);
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
     let (raw, model, rollup) = duckdb_counts(project, DAY);

@@ -49,8 +49,7 @@ struct Counted<'a> {
 }
 
 pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
-    let spec = p.spec;
-    let fields = event_fields(spec);
+    let fields = event_fields(p.spec);
     let columns: Vec<Column> = fields
         .iter()
         .map(|f| Column {
@@ -58,6 +57,15 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             sql_type: f.risingwave_type(),
         })
         .collect();
+    let required: Vec<String> = fields.iter().filter(|f| f.required).map(|f| f.name.clone()).collect();
+    let table = replay_table(p, &columns)?;
+    let replayed = replayed_view(p, &table, &columns, required)?;
+    counted_view(p, &replayed, &columns)
+}
+
+/// The table reading the replay stream through its own durable consumer.
+fn replay_table(p: &mut Pipeline, columns: &[Column]) -> anyhow::Result<String> {
+    let spec = p.spec;
     let replay = spec.stream(StreamRole::Replay);
     let table = object_name(&[&p.names.table, "replay"]);
     let mut options = p.nats_connection(&replay.subjects.join(","))?;
@@ -71,7 +79,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         ReplayTable {
             schema: p.schema,
             table: &table,
-            columns: &columns,
+            columns,
             options,
             subjects: replay.subjects.join(", "),
             session: options::nats_table_session(),
@@ -83,48 +91,56 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
         durable,
     };
     p.push_nats_table(table.clone(), depends, ddl, consumer);
+    Ok(table)
+}
 
+/// Replayed events the live path has not counted, each identity once.
+fn replayed_view(p: &mut Pipeline, table: &str, columns: &[Column], required: Vec<String>) -> anyhow::Result<String> {
     let replayed = object_name(&["replayed", &p.names.table]);
-    let valid = p.names.live.clone();
+    let live = p.names.live.clone();
     let ddl = p.render(
         "replayed_telemetry",
         Replayed {
             schema: p.schema,
             name: &replayed,
-            table: &table,
-            live: &valid,
-            columns: &columns,
-            identity: identity_columns(spec),
-            required: fields.iter().filter(|f| f.required).map(|f| f.name.clone()).collect(),
+            table,
+            live: &live,
+            columns,
+            identity: identity_columns(p.spec),
+            required,
             live_days_from: &p.names.live_days_from,
         },
     )?;
     p.push(
         RwKind::MaterializedView,
         replayed.clone(),
-        vec![table, valid.clone()],
+        vec![table.to_string(), live],
         ddl,
         StateBound::Bounded(
             "the identities of the whole UTC days the telemetry stream retains, on both sides of the anti-join: a temporal filter on ts expires a day at a time",
         ),
     );
+    Ok(replayed)
+}
 
-    let counted = p.names.counted.clone();
+/// Live events plus the replayed ones: what the aggregates count.
+fn counted_view(p: &mut Pipeline, replayed: &str, columns: &[Column]) -> anyhow::Result<()> {
+    let (counted, live) = (p.names.counted.clone(), p.names.live.clone());
     let ddl = p.render(
         "counted_telemetry",
         Counted {
             schema: p.schema,
             name: &counted,
-            live: &valid,
-            replayed: &replayed,
-            columns: &columns,
+            live: &live,
+            replayed,
+            columns,
             live_days_from: &p.names.live_days_from,
         },
     )?;
     p.push(
         RwKind::MaterializedView,
         counted,
-        vec![valid, replayed],
+        vec![live, replayed.to_string()],
         ddl,
         StateBound::Bounded(
             "the events of the whole UTC days the telemetry stream retains: a temporal filter on ts expires a day at a time",

@@ -6,6 +6,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export SQLMESH__DISABLE_ANONYMIZED_ANALYTICS=true
 cargo fmt --all -- --check
+# Lints as errors. Clippy ships in rustup's default profile beside rustfmt; a toolchain
+# without it says so here rather than pass quietly.
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --locked --all-targets -- -D warnings
+else
+  echo "warning: cargo clippy is not installed: lints not checked" >&2
+fi
 cargo build --locked --all-targets
 cargo test --locked
 for spec in examples/*.yaml; do

@@ -81,7 +81,7 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
     let fields = event_fields(spec);
     let start = start_day * 86_400;
     let end = start + i64::from(options.days) * 86_400;
-    let mut rng = Rng(0x10C7_C71u64 ^ u64::from(spec.pipeline.name.as_str().len() as u32));
+    let mut rng = Rng(0x010C_7C71_u64 ^ u64::from(spec.pipeline.name.as_str().len() as u32));
     let mut count = 0;
     for site in &spec.sites {
         for device_type in &spec.device_types {

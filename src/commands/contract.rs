@@ -1,6 +1,6 @@
 //! `iotctl contract check` and `iotctl contract validate`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde_json::json;
@@ -148,7 +148,7 @@ pub fn validate(printer: &Printer, args: &ContractValidateArgs) -> Outcome {
     Ok(if invalid > 0 { Exit::CheckFailed } else { Exit::Ok })
 }
 
-fn location(path: &PathBuf, line: Option<usize>) -> String {
+fn location(path: &std::path::Path, line: Option<usize>) -> String {
     match line {
         Some(line) => format!("{}:{line}", path.display()),
         None => path.display().to_string(),

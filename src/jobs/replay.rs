@@ -153,11 +153,7 @@ pub async fn preflight(stream: &mut stream::Stream, filter: &str, since: OffsetD
         consumer::DeliverPolicy::ByStartTime { start_time: since },
     )
     .await?;
-    let average = if state.messages > 0 {
-        state.bytes / state.messages
-    } else {
-        0
-    };
+    let average = state.bytes.checked_div(state.messages).unwrap_or(0);
     let oldest = (state.messages > 0).then_some(state.first_timestamp);
     // Only history the stream has dropped is missing; a young stream simply has less of it.
     let dropped_history = state.first_sequence > 1;

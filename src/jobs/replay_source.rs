@@ -7,6 +7,7 @@ use futures::StreamExt;
 
 use crate::backend::ordered_read::{self, Delivery, OrderedRead};
 
+#[expect(clippy::large_enum_variant, reason = "one per replay, never moved in a loop")]
 pub enum SourceRead {
     /// async-nats's pull ordered consumer: deliveries follow the client's requests, so the
     /// server's CPU goes to the republished messages' acks, which pace a replay into the

@@ -14,9 +14,12 @@ pub use diagnostic::{Diagnostic, Severity, SourceFile};
 pub use load::LoadedSpec;
 pub use model::Spec;
 
+/// A checked spec and its warnings, or the source (when it parsed) and every diagnostic.
+pub type Checked = Result<(LoadedSpec, Vec<Diagnostic>), (Option<SourceFile>, Vec<Diagnostic>)>;
+
 /// Parses and validates spec text: the spec when it has no errors (warnings may remain),
 /// otherwise every diagnostic.
-pub fn check(name: &str, bytes: &[u8]) -> Result<(LoadedSpec, Vec<Diagnostic>), (Option<SourceFile>, Vec<Diagnostic>)> {
+pub fn check(name: &str, bytes: &[u8]) -> Checked {
     let loaded = match load::parse(name, bytes) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {

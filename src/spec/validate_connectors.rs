@@ -19,7 +19,7 @@ impl Checker<'_> {
         }
         for (i, url) in spec.nats.servers.iter().enumerate() {
             let path = format!("nats.servers[{i}]");
-            let rest = url.split_once("://").map(|(scheme, rest)| (scheme, rest));
+            let rest = url.split_once("://");
             match rest {
                 Some(("nats" | "tls", rest)) if !rest.is_empty() => {
                     if rest.contains('@') {

@@ -474,7 +474,7 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
         let summary: serde_json::Value = stdout(output)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
-            .last()
+            .next_back()
             .unwrap();
         summary["counts"].clone()
     };

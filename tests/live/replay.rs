@@ -168,9 +168,12 @@ pub(super) fn expected_rows(events: &[(String, String)]) -> Vec<(String, f64, i6
     rows
 }
 
+/// A published event: (subject, payload).
+pub(super) type Event = (String, String);
+
 /// A range the warehouse partly holds, as the stream sees it: the first 100 events again
 /// under their identities, then 50 of them under new ones. Returns (what to publish, the new).
-pub(super) fn republished(valid: &[(String, String)]) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub(super) fn republished(valid: &[Event]) -> (Vec<Event>, Vec<Event>) {
     let fresh: Vec<(String, String)> = valid
         .iter()
         .take(50)

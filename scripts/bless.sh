@@ -17,4 +17,6 @@ for fixture in tests/fixtures/invalid/*.yaml; do
   NO_COLOR=1 "$bin" validate -f "$fixture" 2> "${fixture%.yaml}.stderr" || true
 done
 NO_COLOR=1 "$bin" --help > tests/snapshots/help.txt
+rm -rf tests/snapshots/help
+IOTCTL_BLESS=1 cargo test -q --test cli every_subcommand_help_is_pinned >/dev/null
 echo "blessed: review with git diff" >&2

@@ -220,23 +220,23 @@ pub enum OnlySystem {
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
     /// NATS server URL(s), comma-separated; default: the spec's nats.servers
-    #[arg(long, env = "IOTCTL_NATS_URL", value_name = "URLS")]
+    #[arg(long, env = "IOTCTL_NATS_URL", hide_env_values = true, value_name = "URLS")]
     pub nats_url: Option<String>,
 
     /// NATS credentials file (JWT + nkey)
-    #[arg(long, env = "IOTCTL_NATS_CREDS", value_name = "FILE")]
+    #[arg(long, env = "IOTCTL_NATS_CREDS", hide_env_values = true, value_name = "FILE")]
     pub nats_creds: Option<PathBuf>,
 
     /// NATS user; the password is read from IOTCTL_NATS_PASSWORD
-    #[arg(long, env = "IOTCTL_NATS_USER")]
+    #[arg(long, env = "IOTCTL_NATS_USER", hide_env_values = true)]
     pub nats_user: Option<String>,
 
     /// File holding an nkey seed
-    #[arg(long, env = "IOTCTL_NATS_NKEY", value_name = "FILE")]
+    #[arg(long, env = "IOTCTL_NATS_NKEY", hide_env_values = true, value_name = "FILE")]
     pub nats_nkey: Option<PathBuf>,
 
     /// CA certificate for TLS to NATS
-    #[arg(long, env = "IOTCTL_NATS_TLS_CA", value_name = "FILE")]
+    #[arg(long, env = "IOTCTL_NATS_TLS_CA", hide_env_values = true, value_name = "FILE")]
     pub nats_tls_ca: Option<PathBuf>,
 
     /// Require TLS to NATS
@@ -248,15 +248,21 @@ pub struct ConnectionArgs {
     pub risingwave_url: Option<String>,
 
     /// Warehouse URL; default: built from the spec when its password env var is set
-    #[arg(long, env = "IOTCTL_WAREHOUSE_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "IOTCTL_WAREHOUSE_URL",
+        hide_env_values = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub warehouse_url: Option<String>,
 
     /// Directory to write the SQLMesh project to and run `sqlmesh plan` in
-    #[arg(long, env = "IOTCTL_SQLMESH_DIR", value_name = "DIR")]
+    #[arg(long, env = "IOTCTL_SQLMESH_DIR", hide_env_values = true, value_name = "DIR")]
     pub sqlmesh_dir: Option<PathBuf>,
 
     /// The sqlmesh executable
-    #[arg(long, env = "IOTCTL_SQLMESH_BIN", value_name = "PATH")]
+    #[arg(long, env = "IOTCTL_SQLMESH_BIN", hide_env_values = true, value_name = "PATH")]
     pub sqlmesh_bin: Option<PathBuf>,
 
     /// SQLMesh gateway; default: the spec's sqlmesh.default_gateway

@@ -13,6 +13,73 @@ fn help_text_is_pinned() {
     assert_eq!(stdout(&output), pinned, "help changed: run scripts/bless.sh and review");
 }
 
+/// The subcommands a help text lists (`Commands:` up to the blank line), `help` aside.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every subcommand's `--help` (nested ones too) is pinned in tests/snapshots/help/: a flag
+/// renamed or removed shows here, and runbooks and READMEs can be checked against it.
+/// `IOTCTL_BLESS=1` (scripts/bless.sh) rewrites the snapshots.
+#[test]
+fn every_subcommand_help_is_pinned() {
+    let dir = root().join("tests/snapshots/help");
+    let bless = std::env::var("IOTCTL_BLESS").is_ok_and(|v| v == "1");
+    let top = stdout(&common::hermetic(&["--help"]).output().unwrap());
+    let mut paths: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
+    let mut checked = 0;
+    while let Some(path) = paths.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        // Without the caller's IOTCTL_* variables: the text must not depend on them.
+        let output = common::hermetic(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{path:?}");
+        let text = stdout(&output);
+        for nested in subcommands(&text) {
+            paths.push([path.clone(), vec![nested]].concat());
+        }
+        let file = dir.join(format!("{}.txt", path.join("_")));
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &text).unwrap();
+        } else {
+            let pinned = std::fs::read_to_string(&file)
+                .unwrap_or_else(|_| panic!("no snapshot {}: run scripts/bless.sh", file.display()));
+            assert_eq!(
+                text,
+                pinned,
+                "`iotctl {} --help` changed: run scripts/bless.sh and review",
+                path.join(" ")
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 14, "only {checked} subcommands found");
+}
+
+/// A NATS URL can carry credentials: `--help` never prints a variable's value.
+#[test]
+fn help_never_prints_connection_values_from_the_environment() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iotctl"))
+        .args(["apply", "--help"])
+        .env("IOTCTL_NATS_URL", "nats://admin:hunter2@nats:4222")
+        .env("IOTCTL_NATS_USER", "admin")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("IOTCTL_NATS_URL"), "{text}");
+    assert!(!text.contains("hunter2") && !text.contains("admin"), "{text}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(iotctl(&["validate"]).status.code(), Some(2));

@@ -386,22 +386,35 @@ fn a_failed_restatement_on_postgres_is_reported_and_repaired_on_resume() {
     let pg = TestPostgres::start();
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("sqlmesh");
+    postgres_loaded_and_built(&nats, &pg, &project, &events("2", "3600"));
+    failed_restatement_is_repaired_on_resume(&Warehouse::Postgres(&pg), &nats, &project);
+}
+
+/// Creates the warehouse table and the models on `pg`, publishes `events`, loads them with
+/// `replay --to warehouse` and builds the models. No SQLMesh connection variables: iotctl
+/// passes SQLMesh the warehouse it loads.
+fn postgres_loaded_and_built(nats: &TestNats, pg: &TestPostgres, project: &Path, events: &[(String, String)]) {
+    apply(Path::new("examples/factory.yaml"), nats);
     let url = pg.url();
-    apply(Path::new("examples/factory.yaml"), &nats);
-    publish(&nats, &events("2", "3600"));
     let warehouse = ["--warehouse-url", url.as_str()];
-    let created = apply_sqlmesh_with(&nats, &project, &["--only", "warehouse,sqlmesh"], &warehouse);
+    let created = apply_sqlmesh_with(nats, project, &["--only", "warehouse,sqlmesh"], &warehouse);
     assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+    publish(nats, events);
+    load_into_postgres(nats, pg, project);
+    let built = apply_sqlmesh_with(nats, project, &["--only", "sqlmesh"], &warehouse);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+}
+
+/// `replay --to warehouse` of the last hour into `pg`.
+fn load_into_postgres(nats: &TestNats, pg: &TestPostgres, project: &Path) {
+    let url = pg.url();
     let load = iotctl(
-        &nats,
-        &project,
+        nats,
+        project,
         "postgres",
         &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
     );
     assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
-    let built = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
-    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
-    failed_restatement_is_repaired_on_resume(&Warehouse::Postgres(&pg), &nats, &project);
 }
 
 #[test]
@@ -420,37 +433,14 @@ fn late_data_loaded_by_replay_reaches_the_models_on_postgres_through_one_warehou
     edge["ts"] = serde_json::json!(format!("{DAY}T23:59:59.9999996Z"));
     day[last].1 = edge.to_string();
     let (first, late) = day.split_at(day.len() - 5);
-    publish(&nats, first);
-    // No SQLMesh connection variables: iotctl passes SQLMesh the warehouse it loads.
-    let warehouse = ["--warehouse-url", url.as_str()];
-    let created = apply_sqlmesh_with(&nats, &project, &["--only", "warehouse,sqlmesh"], &warehouse);
-    assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
-    let load = iotctl(
-        &nats,
-        &project,
-        "postgres",
-        &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
-    );
-    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
-    let built = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
-    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
-    let counts = |pg: &TestPostgres| {
-        pg.psql(&["-c", &format!("SELECT (SELECT count(*) FROM iot_raw.telemetry) || ',' || (SELECT sum(sample_count) FROM device_health.daily_device_metrics WHERE event_date = DATE '{DAY}') || ',' || (SELECT sum(sample_count) FROM device_health.daily_site_rollup WHERE event_date = DATE '{DAY}')")])
-            .trim()
-            .to_string()
-    };
-    let n = first.len();
-    assert_eq!(counts(&pg), format!("{n},{n},{n}"));
+    postgres_loaded_and_built(&nats, &pg, &project, first);
+    let n = first.len() as u64;
+    assert_eq!(Warehouse::Postgres(&pg).counts(DAY), (n, n, n));
 
     // Five readings of the same day arrive eleven months late, loaded by replay alone.
     publish(&nats, late);
-    let load = iotctl(
-        &nats,
-        &project,
-        "postgres",
-        &["replay", "--since", "1h", "--to", "warehouse", "--warehouse-url", &url],
-    );
-    assert_eq!(load.status.code(), Some(0), "{}", stderr(&load));
+    load_into_postgres(&nats, &pg, &project);
+    let warehouse = ["--warehouse-url", url.as_str()];
     let restated = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);
     assert_eq!(restated.status.code(), Some(0), "{}", stderr(&restated));
     assert!(
@@ -458,8 +448,8 @@ fn late_data_loaded_by_replay_reaches_the_models_on_postgres_through_one_warehou
         "{}",
         stdout(&restated)
     );
-    let all = day.len();
-    assert_eq!(counts(&pg), format!("{all},{all},{all}"));
+    let all = day.len() as u64;
+    assert_eq!(Warehouse::Postgres(&pg).counts(DAY), (all, all, all));
     // The day filter is a range on ts, which the raw table's index serves.
     let explain = pg.psql(&["-c", "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM iot_raw.telemetry AS t WHERE t.ts <= CAST('2026-01-01 23:59:59.999999+00:00' AS TIMESTAMPTZ) AND t.ts >= CAST('2026-01-01 00:00:00+00:00' AS TIMESTAMPTZ)"]);
     assert!(explain.contains("telemetry_ts_idx"), "{explain}");

@@ -112,6 +112,11 @@ def main():
 
     ctx = Context(paths=["."], gateway=request["gateway"])
     answer = {"prod": False, "has_changes": True, "missing": [], "stale_days": []}
+    # Reading state through the context would create SQLMesh's state tables on a warehouse
+    # that has none (a migration): `iotctl plan` must not write, so look first.
+    if ctx._new_state_sync().get_versions(validate=False).schema_version == 0:
+        print(json.dumps(answer))
+        return
     if ctx.state_reader.get_environment("prod") is not None:
         answer["prod"] = True
         plan = ctx.plan_builder("prod", skip_tests=True, skip_linter=True).build()

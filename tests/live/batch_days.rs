@@ -207,6 +207,39 @@ fn postgres_apply_retries_a_failed_plan_then_builds_an_unbuilt_closed_day() {
     let project = dir.path().join("sqlmesh");
     let url = pg.url();
     let warehouse = ["--warehouse-url", url.as_str()];
+    // A plan reads SQLMesh's state; on a warehouse without any it writes none. (The project
+    // rendered in place, so that the files match and SQLMesh's state is asked.)
+    let rendered = hermetic(&[
+        "render",
+        "-q",
+        "-f",
+        "examples/factory.yaml",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    let planned = iotctl(
+        &nats,
+        &project,
+        "postgres",
+        &["plan", "--only", "sqlmesh", "--warehouse-url", &url],
+    );
+    assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
+    assert!(
+        stdout(&planned).contains("no plan of it has finished there"),
+        "{}",
+        stdout(&planned)
+    );
+    assert_eq!(
+        pg.psql(&[
+            "-c",
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'sqlmesh'"
+        ])
+        .trim(),
+        "0"
+    );
     // No raw table yet: the models cannot be planned, and the failure is not forgotten.
     for _ in 0..2 {
         let failed = apply_sqlmesh_with(&nats, &project, &["--only", "sqlmesh"], &warehouse);

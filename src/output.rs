@@ -50,6 +50,13 @@ impl Printer {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
+    /// One line of a tool iotctl runs (`  sqlmesh | …`), on stderr; not with --quiet or JSON.
+    pub fn tool_line(&self, tool: &str, line: &str) {
+        if !self.quiet && !self.is_json() {
+            eprintln!("  {tool} | {line}");
+        }
+    }
+
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
     }

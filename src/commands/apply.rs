@@ -293,12 +293,7 @@ async fn execute(
     plan: &Plan,
 ) -> Result<Vec<String>, CliError> {
     let progress = printer.progress(plan.changes.len() as u64, "applying");
-    let quiet = printer.quiet || printer.is_json();
-    let sqlmesh_line = |line: &str| {
-        if !quiet {
-            progress.suspend(|| eprintln!("  sqlmesh | {line}"));
-        }
-    };
+    let sqlmesh_line = |line: &str| progress.suspend(|| printer.tool_line("sqlmesh", line));
     let mut applied = Vec::new();
     let pipeline = spec.pipeline.name.as_str();
     for change in &plan.changes {

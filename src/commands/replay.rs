@@ -372,13 +372,10 @@ async fn restate_days(
         names.site_rollup,
         sqlmesh.gateway_name()
     ));
-    let quiet = printer.quiet || printer.is_json();
     let models = [names.device_metrics.as_str(), names.site_rollup.as_str()];
     let restated = async {
         crate::backend::sqlmesh::restate(sqlmesh, &models, &first, &last, |line| {
-            if !quiet {
-                eprintln!("  sqlmesh | {line}");
-            }
+            printer.tool_line("sqlmesh", line)
         })
         .await?;
         let days = [first.clone(), last.clone()];

@@ -262,3 +262,78 @@ fn percent(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factory() -> Spec {
+        crate::spec::load::parse("factory.yaml", include_str!("../examples/factory.yaml").as_bytes())
+            .unwrap()
+            .spec
+    }
+
+    /// SQLMesh reaches the warehouse iotctl uses: every part of the URL, sslmode included,
+    /// becomes a variable the rendered config reads; the password under the spec's name.
+    #[test]
+    fn the_warehouse_url_becomes_sqlmesh_variables() {
+        let spec = factory();
+        let env = warehouse_env(
+            "postgresql://loader:s%40cret@db.internal:6543/telemetry?sslmode=require",
+            &spec,
+        )
+        .unwrap();
+        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("IOTCTL_WAREHOUSE_HOST"), Some("db.internal"));
+        assert_eq!(get("IOTCTL_WAREHOUSE_PORT"), Some("6543"));
+        assert_eq!(get("IOTCTL_WAREHOUSE_USER"), Some("loader"));
+        assert_eq!(get("IOTCTL_WAREHOUSE_DATABASE"), Some("telemetry"));
+        assert_eq!(get(&spec.warehouse.password_env), Some("s@cret"));
+        assert_eq!(get("IOTCTL_WAREHOUSE_SSLMODE"), Some("require"));
+        let plain = warehouse_env("postgresql://loader@db:5432/telemetry", &spec).unwrap();
+        assert!(
+            !plain.iter().any(|(k, _)| k == "IOTCTL_WAREHOUSE_SSLMODE"),
+            "the spec's default applies"
+        );
+    }
+
+    #[test]
+    fn one_warehouse_per_run() {
+        let spec = factory();
+        let sqlmesh = |gateway| SqlmeshSettings {
+            project_dir: PathBuf::from("/p"),
+            binary: PathBuf::from("sqlmesh"),
+            gateway,
+            env: Vec::new(),
+            duckdb_file: (gateway == Gateway::Duckdb).then(|| PathBuf::from("/p/iotctl.duckdb")),
+        };
+        let settings = |url: Option<&str>, gateway: Option<Gateway>| Settings {
+            nats: NatsSettings {
+                servers: Vec::new(),
+                auth: NatsAuth::None,
+                tls_ca: None,
+                tls_required: false,
+            },
+            risingwave_url: None,
+            warehouse_url: url.map(str::to_string),
+            sqlmesh: gateway.map(sqlmesh),
+            lock_timeout: std::time::Duration::from_secs(1),
+        };
+        let url = Some("postgresql://u@h/d");
+        let Err(mixed) = settings(url, Some(Gateway::Duckdb)).batch_warehouse(&spec) else {
+            panic!("a warehouse URL with the duckdb gateway must be refused");
+        };
+        assert!(mixed.to_string().contains("SQLMesh's gateway is duckdb"), "{mixed}");
+        assert!(settings(url, Some(Gateway::Duckdb)).check_one_warehouse(&spec).is_err());
+        assert!(matches!(
+            settings(url, Some(Gateway::Postgres)).batch_warehouse(&spec),
+            Ok(BatchSource::Postgres(_))
+        ));
+        assert!(matches!(
+            settings(None, Some(Gateway::Duckdb)).batch_warehouse(&spec),
+            Ok(BatchSource::Duckdb(_))
+        ));
+        assert!(settings(None, Some(Gateway::Postgres)).batch_warehouse(&spec).is_err());
+        assert!(settings(url, None).check_one_warehouse(&spec).is_ok());
+    }
+}

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 mod nats_server;
 use nats_server::BenchNats;
 
-use iotctl::backend::nats::{Nats, unix_now};
+use iotctl::backend::nats::Nats;
+use iotctl::time::unix_now;
 use iotctl::plan::Change;
 use iotctl::plan::risingwave::{CatalogSnapshot, ddl_hash};
 use iotctl::render::risingwave::RwKind;

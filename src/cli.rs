@@ -201,11 +201,7 @@ pub struct ReplayRunArgs {
     pub restate: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReplayTarget {
-    Replay,
-    Warehouse,
-}
+pub use crate::jobs::replay_ledger::ReplayTarget;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnlySystem {

@@ -19,3 +19,4 @@ pub mod sample;
 pub mod settings;
 pub mod simulate;
 pub mod spec;
+pub mod time;

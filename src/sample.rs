@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec, ValueType};
+use crate::time::{DAY_SECS, Day, rfc3339_secs};
 
 pub struct SampleOptions {
     /// First UTC day, YYYY-MM-DD.
@@ -37,50 +38,15 @@ impl Rng {
     }
 }
 
-/// Days since 1970-01-01 of an ISO date (proleptic Gregorian).
-pub fn days_from_civil(date: &str) -> Option<i64> {
-    let mut parts = date.split('-').map(str::parse::<i64>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (parts.next(), parts.next(), parts.next()) else {
-        return None;
-    };
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since the epoch.
-pub fn rfc3339(epoch_secs: i64) -> String {
-    let days = epoch_secs.div_euclid(86_400);
-    let secs = epoch_secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 /// Generates the events in time order per device; calls `emit` for each.
 pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&SampleEvent)) -> anyhow::Result<u64> {
-    let Some(start_day) = days_from_civil(&options.start) else {
+    let Some(start_day) = Day::parse(&options.start) else {
         anyhow::bail!("`{}` is not a YYYY-MM-DD date", options.start)
     };
     anyhow::ensure!(options.interval_secs > 0, "interval must be positive");
     let fields = event_fields(spec);
-    let start = start_day * 86_400;
-    let end = start + i64::from(options.days) * 86_400;
+    let start = start_day.days_since_epoch() * DAY_SECS;
+    let end = start + i64::from(options.days) * DAY_SECS;
     let mut rng = Rng(0x010C_7C71_u64 ^ u64::from(spec.pipeline.name.as_str().len() as u32));
     let mut count = 0;
     for site in &spec.sites {
@@ -99,7 +65,7 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
                     let mut t = start;
                     while t < end {
                         seq += 1;
-                        let day_fraction = (t.rem_euclid(86_400)) as f64 / 86_400.0;
+                        let day_fraction = t.rem_euclid(DAY_SECS) as f64 / DAY_SECS as f64;
                         let mut value = centre
                             + amplitude * (day_fraction * std::f64::consts::TAU + phase).sin()
                             + amplitude * 0.2 * (rng.unit() - 0.5);
@@ -113,7 +79,7 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
                         } else {
                             value = (value * 1000.0).round() / 1000.0;
                         }
-                        let ts = rfc3339(t);
+                        let ts = rfc3339_secs(t);
                         let values = fields
                             .iter()
                             .map(|f| {
@@ -226,20 +192,4 @@ pub fn json_line(spec_fields: &[EventField], event: &SampleEvent, out: &mut Stri
     }
     out.push_str(&serde_json::Value::Object(object).to_string());
     out.push('\n');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates_round_trip() {
-        assert_eq!(days_from_civil("1970-01-01"), Some(0));
-        let day = days_from_civil("2026-03-01").unwrap();
-        assert_eq!(rfc3339(day * 86_400 + 3661), "2026-03-01T01:01:01Z");
-        assert_eq!(
-            rfc3339(days_from_civil("2024-02-29").unwrap() * 86_400),
-            "2024-02-29T00:00:00Z"
-        );
-    }
 }

@@ -45,15 +45,13 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
     } else {
         1.0
     };
-    let unit_ms = per
-        * match &unit[digits..] {
-            "ms" => 1.0,
-            "s" | "sec" | "second" => 1_000.0,
-            "m" | "min" | "minute" => 60_000.0,
-            "h" | "hour" => 3_600_000.0,
-            "d" | "day" => 86_400_000.0,
-            other => return Err(format!("unknown rate unit `{other}` in `{text}`; use s, min, h or d")),
-        };
+    let unit_ms = match crate::spec::duration::Duration::unit_millis(&unit[digits..]) {
+        Some(ms) => per * ms as f64,
+        None => {
+            let other = &unit[digits..];
+            return Err(format!("unknown rate unit `{other}` in `{text}`; use s, min, h or d"));
+        }
+    };
     if unit_ms <= 0.0 {
         return Err(format!("rate `{text}` needs a positive unit"));
     }
@@ -322,7 +320,7 @@ impl Simulation {
     /// A daily cycle around the normal band's centre, noise, 0.5 % warning-level readings and,
     /// with anomalies on, 0.05 % spikes well above the normal band. Always within the range.
     fn value(&self, device: &Device, m: &MetricModel, ts_ms: i64, rng: &mut Rng) -> (f64, bool) {
-        let day_fraction = ts_ms.rem_euclid(86_400_000) as f64 / 86_400_000.0;
+        let day_fraction = ts_ms.rem_euclid(crate::time::DAY_MS) as f64 / crate::time::DAY_MS as f64;
         let mut value = m.centre
             + m.amplitude * (day_fraction * std::f64::consts::TAU + device.phase).sin()
             + m.amplitude * 0.2 * (rng.unit() - 0.5);
@@ -356,7 +354,7 @@ impl Simulation {
         malformed: Option<Malformation>,
     ) {
         out.clear();
-        let ts = rfc3339_millis(ts_ms);
+        let ts = crate::time::rfc3339_millis(ts_ms);
         let _ = write!(
             out,
             r#"{{"event_id":"{event_id}","device_id":"{}","site":"{}","device_type":"{}","metric":"{}","ts":"{ts}","#,
@@ -411,13 +409,6 @@ impl Simulation {
             out.truncate(out.len() / 2);
         }
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of epoch milliseconds.
-pub fn rfc3339_millis(epoch_ms: i64) -> String {
-    let secs = epoch_ms.div_euclid(1000);
-    let text = crate::sample::rfc3339(secs);
-    format!("{}.{:03}Z", &text[..19], epoch_ms.rem_euclid(1000))
 }
 
 #[cfg(test)]
@@ -488,7 +479,7 @@ mod tests {
     fn faults_are_injected_in_the_asked_shares() {
         let spec = spec();
         let mut o = options();
-        o.duration_ms = 86_400_000;
+        o.duration_ms = crate::time::DAY_MS as u64;
         o.late_fraction = 0.02;
         o.malformed_fraction = 0.01;
         o.anomalies = true;

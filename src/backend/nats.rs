@@ -8,6 +8,7 @@ use async_nats::jetstream::{self, kv, stream};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::time::unix_now;
 use crate::plan::Change;
 use crate::plan::nats::{ObservedStream, Retention, StreamState, managed_metadata};
 use crate::settings::{NatsAuth, NatsSettings};
@@ -227,7 +228,7 @@ impl Holder {
         Holder {
             host: hostname(),
             pid: std::process::id(),
-            since: crate::sample::rfc3339(unix_now()),
+            since: crate::time::rfc3339_secs(unix_now()),
         }
     }
 
@@ -242,13 +243,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
-}
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A held apply lock; release it explicitly (a crashed holder's lock is reclaimed, see `lock`).

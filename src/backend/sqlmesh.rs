@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
+
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -12,6 +13,7 @@ use crate::plan::sqlmesh::ProjectState;
 use crate::render::Artifact;
 use crate::render::sqlmesh::ModelNames;
 use crate::settings::SqlmeshSettings;
+use crate::time::Day;
 
 const STATE_HELPER: &str = include_str!("sqlmesh_state.py");
 
@@ -60,15 +62,15 @@ pub async fn build_days(settings: &SqlmeshSettings, line: impl FnMut(&str)) -> a
 pub async fn restate(
     settings: &SqlmeshSettings,
     models: &[&str],
-    start: &str,
-    end: &str,
+    (start, end): (Day, Day),
     line: impl FnMut(&str),
 ) -> anyhow::Result<()> {
+    let (start, end) = (start.to_string(), end.to_string());
     let mut args = vec!["--gateway", settings.gateway_name(), "plan"];
     for model in models {
         args.extend(["--restate-model", model]);
     }
-    args.extend(["--start", start, "--end", end, "--auto-apply", "--no-prompts"]);
+    args.extend(["--start", &start, "--end", &end, "--auto-apply", "--no-prompts"]);
     run(settings, &args, line).await
 }
 
@@ -78,7 +80,7 @@ pub async fn restate(
 pub async fn observe(
     settings: &SqlmeshSettings,
     names: &ModelNames,
-    check_days: Option<(&str, &str)>,
+    check_days: Option<(Day, Day)>,
 ) -> anyhow::Result<ProjectState> {
     if settings.duckdb_file.as_ref().is_some_and(|file| !file.exists()) {
         // Nothing was ever built there; opening SQLMesh would create the file.
@@ -91,7 +93,7 @@ pub async fn observe(
         "gateway": settings.gateway_name(),
         "device_metrics": names.device_metrics,
         "site_rollup": names.site_rollup,
-        "check_days": check_days.map(|(first, last)| [first, last]),
+        "check_days": check_days.map(|(first, last)| [first.to_string(), last.to_string()]),
     });
     let output = tokio::process::Command::new(python_beside(&settings.binary))
         .arg("-c")

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::contract::flat::{EventFields, Scalar};
-use crate::reconcile::raw::warehouse_timestamp;
+use crate::time::warehouse_timestamp;
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;

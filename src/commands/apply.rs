@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use serde_json::json;
 
 use super::{Outcome, load_spec, runtime};
-use crate::backend::nats::{Nats, unix_now};
+use crate::backend::nats::Nats;
+use crate::time::unix_now;
 use crate::backend::risingwave::RisingWave;
 use crate::backend::warehouse::Warehouse;
 use crate::cli::{ApplyArgs, OnlySystem, PlanArgs};

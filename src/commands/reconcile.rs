@@ -11,10 +11,10 @@ use crate::cli::{LegArg, ReconcileArgs};
 use crate::contract::fast::FastContract;
 use crate::error::{CliError, Exit};
 use crate::jobs::reconcile::{read_batch, read_raw, read_stream};
-use crate::jobs::replay::instant_ms;
 use crate::output::Printer;
 use crate::reconcile::raw::{RawAggregator, RawCounts};
-use crate::reconcile::{DAY_MS, DayRange, Leg, LegGroups, PairReport, compare, day_text};
+use crate::reconcile::{DayRange, Leg, LegGroups, PairReport, compare};
+use crate::time::{Day, epoch_ms, instant_ms, parse_instant};
 use crate::settings::Settings;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
@@ -22,8 +22,7 @@ use crate::spec::duration::Duration;
 /// The days asked for: `--date`, or every UTC day touched by [since, until).
 pub fn resolve_days(args: &ReconcileArgs, now: OffsetDateTime) -> Result<DayRange, String> {
     if let Some(date) = &args.date {
-        let day =
-            crate::reconcile::parse_day(date).ok_or_else(|| format!("--date `{date}` is not a YYYY-MM-DD day"))?;
+        let day = Day::parse(date).ok_or_else(|| format!("--date `{date}` is not a YYYY-MM-DD day"))?;
         return Ok(DayRange { first: day, last: day });
     }
     let since = instant_ms(args.since.as_deref().unwrap_or_default(), now).map_err(|e| format!("--since: {e}"))?;
@@ -32,8 +31,8 @@ pub fn resolve_days(args: &ReconcileArgs, now: OffsetDateTime) -> Result<DayRang
         return Err("--until must be after --since".into());
     }
     Ok(DayRange {
-        first: since.div_euclid(DAY_MS),
-        last: (until - 1).div_euclid(DAY_MS),
+        first: Day::of_ms(since),
+        last: Day::of_ms(until - 1),
     })
 }
 
@@ -49,9 +48,9 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
     let usage = |e: String| CliError::usage(anyhow::anyhow!(e));
     let now = OffsetDateTime::now_utc();
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = epoch_ms(now);
     let range = resolve_days(args, now).map_err(usage)?;
-    if range.last - range.first > 366 {
+    if range.day_count() > 367 {
         return Err(usage("reconcile at most a year of days at once".into()));
     }
     if !(0.0..1.0).contains(&args.tolerance) {
@@ -71,7 +70,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     let published_since = args
         .published_since
         .as_deref()
-        .map(|t| crate::jobs::replay::parse_instant(t, now))
+        .map(|t| parse_instant(t, now))
         .transpose()
         .map_err(|e| usage(format!("--published-since: {e}")))?;
     let (closed, open) = range.split(now_ms, lateness.as_millis() as i64);
@@ -100,8 +99,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     {
         return Err(usage(format!(
             "the stream leg holds whole UTC days from {} on (the telemetry stream's retention less the clock skew); {} is older: reconcile it with --legs raw,batch",
-            day_text(first_live),
-            day_text(*day)
+            first_live, day
         )));
     }
     let sites = (!args.site.is_empty()).then(|| args.site.clone());
@@ -216,8 +214,8 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
 }
 
 struct Summary<'a> {
-    closed: &'a [i64],
-    open: &'a [i64],
+    closed: &'a [Day],
+    open: &'a [Day],
     lateness: Duration,
     raw: Option<&'a RawCounts>,
     pairs: &'a [PairResult],
@@ -227,11 +225,11 @@ struct Summary<'a> {
     raw_seconds: f64,
 }
 
-fn days_text(days: &[i64]) -> String {
+fn days_text(days: &[Day]) -> String {
     match days {
         [] => "none".into(),
-        [one] => day_text(*one),
-        [first, .., last] => format!("{} … {} ({} days)", day_text(*first), day_text(*last), days.len()),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first} … {last} ({} days)", days.len()),
     }
 }
 
@@ -263,7 +261,7 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
         printer.json(&json!({
             "ok": ok,
             "pipeline": spec.pipeline.name.to_string(),
-            "days": {"compared": s.closed.iter().map(|d| day_text(*d)).collect::<Vec<_>>(), "open": s.open.iter().map(|d| day_text(*d)).collect::<Vec<_>>()},
+            "days": {"compared": s.closed, "open": s.open},
             "lateness": s.lateness.to_string(),
             "tolerance": args.tolerance,
             "raw": s.raw,
@@ -355,7 +353,7 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
                 r.right.as_str(),
                 r.days_missing_right
                     .iter()
-                    .map(|d| day_text(*d))
+                    .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -370,7 +368,7 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
         let mut worst = printer.table(&["day", "site", "device", "metric", "difference"]);
         for m in r.mismatches.iter().take(args.limit) {
             worst.add_row(vec![
-                day_text(m.key.day),
+                m.key.day.to_string(),
                 m.key.site.clone(),
                 m.key.device_id.clone(),
                 m.key.metric.clone(),
@@ -398,13 +396,14 @@ mod tests {
     #[test]
     fn days_resolve_from_a_date_or_a_range() {
         let now = OffsetDateTime::from_unix_timestamp(1_779_600_000).unwrap(); // 2026-05-24T05:20Z
-        let today = 1_779_600_000 / 86_400;
+        let today = 1_779_600_000 / crate::time::DAY_SECS;
+        let day = |back: i64| Day::from_days_since_epoch(today - back);
         let range = resolve_days(&args(&["--date", "2026-05-20"]), now).unwrap();
-        assert_eq!((range.first, range.last), (today - 4, today - 4));
+        assert_eq!((range.first, range.last), (day(4), day(4)));
         let range = resolve_days(&args(&["--since", "2026-05-20", "--until", "2026-05-22"]), now).unwrap();
-        assert_eq!((range.first, range.last), (today - 4, today - 3));
+        assert_eq!((range.first, range.last), (day(4), day(3)));
         let range = resolve_days(&args(&["--since", "2d", "--until", "0s"]), now).unwrap();
-        assert_eq!((range.first, range.last), (today - 2, today));
+        assert_eq!((range.first, range.last), (day(2), day(0)));
         assert!(resolve_days(&args(&["--since", "2026-05-22", "--until", "2026-05-20"]), now).is_err());
         assert!(resolve_days(&args(&["--date", "20-05-2026"]), now).is_err());
     }

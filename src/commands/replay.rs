@@ -16,6 +16,7 @@ use crate::jobs::replay_ledger::RestateStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
 use crate::spec::streams::StreamRole;
+use crate::time::{parse_instant, rfc3339};
 
 /// Rate used for duration estimates (messages/s); measured on these machines, see README.
 const ESTIMATE_RATE: f64 = 100_000.0;
@@ -46,8 +47,8 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
                         table.add_row(vec![
                             r.id.clone(),
                             format!("{:?}", r.status).to_lowercase(),
-                            r.since.clone(),
-                            r.until.clone().unwrap_or_else(|| "-".into()),
+                            rfc3339(r.since),
+                            r.until.map_or_else(|| "-".into(), rfc3339),
                             r.subject_filter.clone(),
                             r.counts.read.to_string(),
                             r.counts.published.to_string(),
@@ -93,11 +94,10 @@ fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>, helpe
         "range",
         format!(
             "{} → {}",
-            record.since,
+            rfc3339(record.since),
             record
                 .until
-                .clone()
-                .unwrap_or_else(|| format!("sequence {}", record.end_sequence))
+                .map_or_else(|| format!("sequence {}", record.end_sequence), rfc3339)
         ),
     );
     row("subject filter", record.subject_filter.clone());
@@ -194,14 +194,14 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
     let until = args
         .until
         .as_deref()
-        .map(|u| replay::parse_instant(u, now))
+        .map(|u| parse_instant(u, now))
         .transpose()
         .map_err(|e| CliError::usage(anyhow::anyhow!("--until: {e}")))?;
     // Flag errors exit 2 before anything connects.
     let since = match (&args.resume, args.since.as_deref()) {
         (None, Some(text)) => {
             let since =
-                replay::parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
+                parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
             if until.is_some_and(|u| u <= since) {
                 return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
             }
@@ -266,13 +266,12 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                     );
                     return Ok(Exit::CheckFailed);
                 }
-                let since_text = since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
                 ReplayRecord {
                     id: replay::new_id(now),
                     pipeline: spec.pipeline.name.to_string(),
                     source_stream: source.clone(),
-                    since: since_text,
-                    until: until.map(|u| u.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                    since,
+                    until,
                     subject_filter: subject,
                     filters,
                     end_sequence: preflight.end_sequence,
@@ -280,13 +279,10 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
                     checkpoint: preflight.start_sequence.saturating_sub(1),
                     status: ReplayStatus::Running,
                     counts: Default::default(),
-                    started_at: now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                    updated_at: String::new(),
+                    started_at: now,
+                    updated_at: now,
                     rate_limit: args.rate,
-                    target: match args.to {
-                        ReplayTarget::Replay => "replay".into(),
-                        ReplayTarget::Warehouse => "warehouse".into(),
-                    },
+                    target: args.to,
                     first_day: None,
                     last_day: None,
                     restate: args.restate.then_some(RestateStatus::Pending),
@@ -300,7 +296,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let mut target = if record.target == "warehouse" {
+        let mut target = if record.target == ReplayTarget::Warehouse {
             match super::batch_source(&settings, spec)? {
                 BatchSource::Postgres(url) => Target::Warehouse(WarehouseLoader::connect(&url, spec).await?),
                 BatchSource::Duckdb(duckdb) => Target::Warehouse(WarehouseLoader::connect_duckdb(&duckdb, spec).await?),
@@ -359,7 +355,7 @@ async fn restate_days(
             record.id
         )));
     };
-    let (Some(first), Some(last)) = (record.first_day.clone(), record.last_day.clone()) else {
+    let (Some(first), Some(last)) = (record.first_day, record.last_day) else {
         printer.note("no event was written: nothing to restate");
         record.restate = Some(RestateStatus::Done);
         ledger.save(record).await?;
@@ -374,12 +370,11 @@ async fn restate_days(
     ));
     let models = [names.device_metrics.as_str(), names.site_rollup.as_str()];
     let restated = async {
-        crate::backend::sqlmesh::restate(sqlmesh, &models, &first, &last, |line| {
+        crate::backend::sqlmesh::restate(sqlmesh, &models, (first, last), |line| {
             printer.tool_line("sqlmesh", line)
         })
         .await?;
-        let days = [first.clone(), last.clone()];
-        super::sqlmesh_steps::verify_span(sqlmesh, &names, (&days[0], &days[1])).await
+        super::sqlmesh_steps::verify_span(sqlmesh, &names, (first, last)).await
     }
     .await;
     if let Err(e) = restated {

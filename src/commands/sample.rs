@@ -20,7 +20,7 @@ pub fn run(printer: &Printer, args: &SampleArgs) -> Outcome {
         devices_per_type: args.devices,
         interval_secs: args.interval,
     };
-    if crate::sample::days_from_civil(&options.start).is_none() || !crate::spec::validate::is_iso_date(&options.start) {
+    if crate::time::Day::parse(&options.start).is_none() {
         return Err(CliError::usage(anyhow::anyhow!(
             "--start `{}` is not a YYYY-MM-DD date",
             options.start

@@ -12,21 +12,20 @@ use crate::error::{CliError, Exit};
 use crate::jobs::simulate::{SimulateCounts, SimulateObserver, publish};
 use crate::output::Printer;
 use crate::settings::Settings;
-use crate::simulate::{SimulateOptions, Simulation, parse_rate, rfc3339_millis};
+use crate::simulate::{SimulateOptions, Simulation, parse_rate};
+use crate::time::{DAY_MS, epoch_ms, instant_ms, rfc3339_millis};
 use crate::spec::duration::Duration;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// `--start`: RFC 3339, a UTC day, or a duration ago. Default: `duration` before now, from UTC
 /// midnight when the duration is whole days.
 pub fn resolve_start(start: Option<&str>, duration_ms: u64, now: OffsetDateTime) -> Result<i64, String> {
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = epoch_ms(now);
     match start {
         None if duration_ms.is_multiple_of(DAY_MS as u64) => {
             Ok(now_ms.div_euclid(DAY_MS) * DAY_MS - duration_ms as i64)
         }
         None => Ok((now_ms - duration_ms as i64).div_euclid(60_000) * 60_000),
-        Some(text) => crate::jobs::replay::instant_ms(text, now),
+        Some(text) => instant_ms(text, now),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::render::Rendering;
 use crate::render::sqlmesh::{ModelNames, model_names};
 use crate::settings::SqlmeshSettings;
 use crate::spec::Spec;
+use crate::time::Day;
 
 /// The SQLMesh changes due: from SQLMesh's state, never from the files on disk alone.
 pub async fn diff(spec: &Spec, rendering: &Rendering, settings: &SqlmeshSettings) -> anyhow::Result<Vec<Change>> {
@@ -53,11 +54,11 @@ async fn restate(
     days: &[StaleDay],
     line: impl FnMut(&str),
 ) -> anyhow::Result<()> {
-    let Some((first, last)) = span(days.iter().map(|d| &d.day)) else {
+    let Some((first, last)) = span(days.iter().map(|d| d.day)) else {
         return Ok(());
     };
     let models = [names.device_metrics.as_str(), names.site_rollup.as_str()];
-    sqlmesh::restate(settings, &models, &first, &last, line).await
+    sqlmesh::restate(settings, &models, (first, last), line).await
 }
 
 /// After SQLMesh changes ran: restates the built days that still differ from the warehouse
@@ -83,17 +84,17 @@ pub async fn settle(
 
 /// Checks that `days` now match the warehouse; a day that does not is a hole, reported.
 pub async fn verify(settings: &SqlmeshSettings, names: &ModelNames, days: &[StaleDay]) -> anyhow::Result<()> {
-    let Some((first, last)) = span(days.iter().map(|d| &d.day)) else {
+    let Some((first, last)) = span(days.iter().map(|d| d.day)) else {
         return Ok(());
     };
-    verify_span(settings, names, (&first, &last)).await
+    verify_span(settings, names, (first, last)).await
 }
 
 /// Checks that every built day in `first` … `last` matches the warehouse.
 pub async fn verify_span(
     settings: &SqlmeshSettings,
     names: &ModelNames,
-    (first, last): (&str, &str),
+    (first, last): (Day, Day),
 ) -> anyhow::Result<()> {
     let state = sqlmesh::observe(settings, names, Some((first, last))).await?;
     if !state.prod || state.has_changes {

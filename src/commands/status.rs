@@ -6,13 +6,12 @@ use serde_json::json;
 
 use super::apply::{connect, observe_and_diff};
 use super::{Outcome, load_spec, runtime};
-use crate::backend::nats::unix_now;
 use crate::cli::StatusArgs;
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::Plan;
 use crate::render::{render_all, templates::Templates};
-use crate::sample::rfc3339;
+use crate::time::{rfc3339_secs, unix_now};
 use crate::settings::Settings;
 use crate::spec::duration::Duration;
 use crate::spec::streams::StreamRole;
@@ -44,8 +43,8 @@ pub fn run(printer: &Printer, args: &StatusArgs) -> Outcome {
             streams.push(json!({
                 "name": want.name, "role": want.role, "present": have.is_some(),
                 "messages": have.map(|h| h.state.messages), "bytes": have.map(|h| h.state.bytes),
-                "first": have.and_then(|h| h.state.first_timestamp).map(rfc3339),
-                "last": have.and_then(|h| h.state.last_timestamp).map(rfc3339),
+                "first": have.and_then(|h| h.state.first_timestamp).map(rfc3339_secs),
+                "last": have.and_then(|h| h.state.last_timestamp).map(rfc3339_secs),
                 "replay_reach": coverage.map(|c| c.min(want.max_age).to_string()),
                 "replay_slo": (want.role == StreamRole::Telemetry).then(|| spec.slo.replay_retention.to_string()),
                 "consumers": consumers,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::flat::{EventFields, FlatEvent, Scalar};
 use crate::fxhash::Fx;
-use crate::reconcile::raw::parse_rfc3339_ms;
+use crate::time::{is_rfc3339_with_zone, parse_rfc3339_ms};
 
 use crate::render::contract_fields::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::Spec;
@@ -31,68 +31,6 @@ pub struct FastContract {
     metric_names: HashSet<String, Fx>,
     max_clock_skew_ms: i64,
     max_clock_skew: String,
-}
-
-/// `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
-/// plus RFC 3339's value ranges, as the schema's `format: date-time` asserts them.
-fn is_rfc3339_with_zone(text: &str) -> bool {
-    let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() < 20
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-        || !matches!(b[10], b'T' | b't')
-    {
-        return false;
-    }
-    if !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    let zone_ok = match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
-        _ => false,
-    };
-    let number = |r: std::ops::Range<usize>| text[r].parse::<u32>().unwrap_or(99);
-    let (month, day, hour, minute, second) = (
-        number(5..7),
-        number(8..10),
-        number(11..13),
-        number(14..16),
-        number(17..19),
-    );
-    let year = number(0..4);
-    zone_ok
-        && (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second <= 60
-}
-
-/// Days of `month` (1–12) in `year`: the JSON Schema's date-time check and RisingWave's parser
-/// (speedate, `src/date.rs`) both refuse 2026-02-30 and 2026-04-31.
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 fn type_ok(value: &Scalar, field_type: FieldType) -> bool {

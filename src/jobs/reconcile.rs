@@ -7,6 +7,7 @@ use anyhow::Context;
 use async_nats::jetstream::consumer;
 use time::OffsetDateTime;
 
+use crate::time::Day;
 use crate::backend::duckdb::DuckDb;
 use crate::backend::nats::Nats;
 use crate::backend::ordered_read::{self, OrderedRead};
@@ -148,7 +149,7 @@ pub async fn read_raw(
 pub async fn read_batch(
     source: &BatchSource,
     spec: &Spec,
-    days: (i64, i64),
+    days: (Day, Day),
     sites: Option<&[String]>,
 ) -> anyhow::Result<LegGroups> {
     let sql = batch_sql(spec, days.0, days.1, sites);
@@ -171,7 +172,7 @@ pub async fn read_batch(
 pub async fn read_stream(
     url: &str,
     spec: &Spec,
-    days: (i64, i64),
+    days: (Day, Day),
     sites: Option<&[String]>,
 ) -> anyhow::Result<LegGroups> {
     let client = crate::backend::postgres::connect(url, "RisingWave").await?;

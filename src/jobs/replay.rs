@@ -14,7 +14,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::replay_ledger::rfc3339;
 pub use super::replay_ledger::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, new_id};
 use super::replay_source::SourceRead;
 use crate::contract::fast::{FastContract, subject_matches};
@@ -25,6 +24,7 @@ use crate::render::contract_fields::envelope;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
 use crate::spec::streams::StreamRole;
+use crate::time::Day;
 
 /// In-flight publishes; kept below async-nats' default max_ack_inflight (5000).
 pub const WINDOW: usize = 2048;
@@ -33,28 +33,6 @@ pub const HEADER_SUBJECT: &str = "Iotctl-Original-Subject";
 pub const HEADER_SEQUENCE: &str = "Iotctl-Original-Sequence";
 pub const HEADER_REASON: &str = "Iotctl-Reason";
 pub const HEADER_REPLAY: &str = "Iotctl-Replay-Id";
-
-/// `--since` / `--until`: an RFC 3339 instant or a duration before `now` (`6h`).
-pub fn parse_instant(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
-    if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-        return Ok(at.to_offset(time::UtcOffset::UTC));
-    }
-    match Duration::parse(text) {
-        Ok(ago) => Ok(now - StdDuration::from_millis(ago.as_millis())),
-        Err(_) => Err(format!(
-            "`{text}` is neither an RFC 3339 time (2026-11-21T18:00:00Z) nor a duration (6h, 2d)"
-        )),
-    }
-}
-
-/// A UTC day (YYYY-MM-DD, its midnight), an RFC 3339 time or a duration ago, as epoch
-/// milliseconds: how simulate's `--start` and reconcile's `--since/--until` read a time.
-pub fn instant_ms(text: &str, now: OffsetDateTime) -> Result<i64, String> {
-    if let Some(day) = crate::reconcile::parse_day(text) {
-        return Ok(day * crate::reconcile::DAY_MS);
-    }
-    parse_instant(text, now).map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-}
 
 /// The filters a replay selects events with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,7 +145,7 @@ pub async fn preflight(stream: &mut stream::Stream, filter: &str, since: OffsetD
         start_sequence,
         end_sequence: state.last_sequence,
         missing,
-        oldest: oldest.map(rfc3339),
+        oldest: oldest.map(crate::time::rfc3339),
     })
 }
 
@@ -221,13 +199,7 @@ pub async fn run(
     let (remaining, _) = count_from(&stream, &record.subject_filter, start).await?;
     record.status = ReplayStatus::Running;
     ledger.save(record).await?;
-    let until = match &record.until {
-        Some(text) => Some(OffsetDateTime::parse(
-            text,
-            &time::format_description::well_known::Rfc3339,
-        )?),
-        None => None,
-    };
+    let until = record.until;
     let prefix_tokens = spec.nats.subject_prefix.split('.').count();
     let mut window: VecDeque<InFlight> = VecDeque::with_capacity(WINDOW);
     let started = Instant::now();
@@ -370,7 +342,7 @@ pub async fn run(
                     settle_front(js, &mut window, record, false).await?;
                 }
                 commit_batch(target, record, last_read, false).await?;
-                record.updated_at = rfc3339(OffsetDateTime::now_utc());
+                record.updated_at = OffsetDateTime::now_utc();
                 ledger.save(record).await?;
                 observer.progress(
                     record,
@@ -395,7 +367,7 @@ pub async fn run(
         settle_front(js, &mut window, record, !to_warehouse).await?;
     }
     commit_batch(target, record, last_read, true).await?;
-    record.updated_at = rfc3339(OffsetDateTime::now_utc());
+    record.updated_at = OffsetDateTime::now_utc();
     record.status = if interrupted {
         ReplayStatus::Interrupted
     } else {
@@ -440,30 +412,28 @@ async fn commit_batch(
     Ok(())
 }
 
-/// The UTC days a warehouse load covers, kept as day numbers so that the per-event cost is
-/// one timestamp parse; the record's texts change only when the range widens.
-struct DaysCovered(Option<(i64, i64)>);
+/// The UTC days a warehouse load covers: one timestamp parse per event.
+struct DaysCovered(Option<(Day, Day)>);
 
 impl DaysCovered {
     /// Starts from what the record already covers (a resumed replay).
     fn of(record: &ReplayRecord) -> DaysCovered {
-        let day = |text: &Option<String>| text.as_deref().and_then(crate::reconcile::parse_day);
-        DaysCovered(day(&record.first_day).zip(day(&record.last_day)))
+        DaysCovered(record.first_day.zip(record.last_day))
     }
 
     fn note(&mut self, event: &impl EventFields, record: &mut ReplayRecord) {
         let Some(ms) = event
             .field("ts")
-            .and_then(|ts| ts.as_str().and_then(crate::reconcile::raw::parse_rfc3339_ms))
+            .and_then(|ts| ts.as_str().and_then(crate::time::parse_rfc3339_ms))
         else {
             return;
         };
-        let day = ms.div_euclid(crate::reconcile::DAY_MS);
+        let day = Day::of_ms(ms);
         let (first, last) = self.0.map_or((day, day), |(f, l)| (f.min(day), l.max(day)));
         if self.0 != Some((first, last)) {
             self.0 = Some((first, last));
-            record.first_day = Some(crate::reconcile::day_text(first));
-            record.last_day = Some(crate::reconcile::day_text(last));
+            record.first_day = Some(first);
+            record.last_day = Some(last);
         }
     }
 }
@@ -609,21 +579,6 @@ async fn settle_front(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instants_parse_as_rfc3339_or_durations_ago() {
-        let now =
-            OffsetDateTime::parse("2026-11-22T12:00:00Z", &time::format_description::well_known::Rfc3339).unwrap();
-        assert_eq!(
-            parse_instant("6h", now).unwrap(),
-            now - StdDuration::from_secs(6 * 3600)
-        );
-        assert_eq!(
-            rfc3339(parse_instant("2026-11-21T18:00:00+01:00", now).unwrap()),
-            "2026-11-21T17:00:00Z"
-        );
-        assert!(parse_instant("yesterday", now).is_err());
-    }
 
     #[test]
     fn filters_build_subjects_and_ids() {

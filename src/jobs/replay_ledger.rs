@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::replay::Filters;
+use crate::time::Day;
 
 pub const LEDGER_BUCKET: &str = "iotctl_replays";
 
@@ -43,8 +44,10 @@ pub struct ReplayRecord {
     pub id: String,
     pub pipeline: String,
     pub source_stream: String,
-    pub since: String,
-    pub until: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
     pub subject_filter: String,
     pub filters: Filters,
     /// The stream's last sequence when the replay started: nothing after it is replayed.
@@ -55,17 +58,18 @@ pub struct ReplayRecord {
     pub checkpoint: u64,
     pub status: ReplayStatus,
     pub counts: Counts,
-    pub started_at: String,
-    pub updated_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
     pub rate_limit: Option<u64>,
-    /// `replay` (the replay stream) or `warehouse` (the raw-telemetry table).
-    #[serde(default = "replay_target")]
-    pub target: String,
-    /// UTC days of the events written, for `--restate` (YYYY-MM-DD).
     #[serde(default)]
-    pub first_day: Option<String>,
+    pub target: ReplayTarget,
+    /// UTC days of the events written, for `--restate`.
     #[serde(default)]
-    pub last_day: Option<String>,
+    pub first_day: Option<Day>,
+    #[serde(default)]
+    pub last_day: Option<Day>,
     /// Whether the daily models are to be restated over the days written (`--restate`), and
     /// whether that finished: a replay whose restatement failed can be resumed to retry it.
     #[serde(default)]
@@ -81,13 +85,24 @@ pub enum RestateStatus {
     Done,
 }
 
-fn replay_target() -> String {
-    "replay".to_string()
+/// Where a replay writes the events it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayTarget {
+    /// The replay stream, which RisingWave's replay path counts once.
+    #[default]
+    Replay,
+    /// The warehouse's raw-telemetry table, which the daily models read.
+    Warehouse,
 }
 
-pub(super) fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+impl ReplayTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayTarget::Replay => "replay",
+            ReplayTarget::Warehouse => "warehouse",
+        }
+    }
 }
 
 pub fn new_id(now: OffsetDateTime) -> String {
@@ -116,7 +131,7 @@ impl Ledger {
         let config = kv::Config {
             bucket: LEDGER_BUCKET.into(),
             history: 1,
-            max_age: StdDuration::from_secs(30 * 86_400),
+            max_age: StdDuration::from_secs(30 * crate::time::DAY_SECS as u64),
             storage: stream::StorageType::File,
             ..Default::default()
         };
@@ -159,7 +174,7 @@ impl Ledger {
                 records.push(record);
             }
         }
-        records.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        records.sort_by_key(|record| record.started_at);
         Ok(records)
     }
 }

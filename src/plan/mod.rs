@@ -129,7 +129,7 @@ pub enum Change {
     /// `sqlmesh run`: closed days not built yet.
     BuildSqlmeshDays {
         gateway: String,
-        days: Vec<String>,
+        days: Vec<crate::time::Day>,
     },
     /// A restatement of built days whose warehouse rows changed after they were built.
     RestateSqlmeshDays {
@@ -275,7 +275,7 @@ impl Change {
                 format!("write {project_dir} and run sqlmesh plan on gateway {gateway} ({why})")
             }
             Change::BuildSqlmeshDays { gateway, days } => {
-                let (first, last) = sqlmesh::span(days).unwrap_or_default();
+                let (first, last) = sqlmesh::span(days.iter().copied()).unwrap_or_default();
                 format!(
                     "build {} closed day(s) on gateway {gateway} with sqlmesh run ({first} … {last})",
                     days.len()

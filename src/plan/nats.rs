@@ -255,7 +255,7 @@ mod tests {
             name: StreamName::new(name),
             description: None,
             subjects: vec![subject.into()],
-            max_age: Duration::from_secs(7 * 86_400),
+            max_age: Duration::from_days(7),
             max_bytes: -1,
             max_msgs: -1,
             discard: Discard::Old,
@@ -303,7 +303,7 @@ mod tests {
     fn edited_field_is_an_update() {
         let want = config("T", "iot.>");
         let mut live = want.clone();
-        live.max_age = Duration::from_secs(86_400);
+        live.max_age = Duration::from_days(1);
         let (changes, _) = diff(
             "p",
             std::slice::from_ref(&want),

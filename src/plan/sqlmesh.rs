@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Change;
+use crate::time::Day;
 
 /// SQLMesh's state of one project on one gateway.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -22,7 +23,7 @@ pub struct ProjectState {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct MissingDays {
     pub model: String,
-    pub days: Vec<String>,
+    pub days: Vec<Day>,
 }
 
 /// A built day whose rows no longer match the warehouse: late data that arrived after the
@@ -30,7 +31,7 @@ pub struct MissingDays {
 /// day and failed before writing it again.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct StaleDay {
-    pub day: String,
+    pub day: Day,
     /// Rows the device-metrics model's query counts in the warehouse for the day.
     pub warehouse_rows: u64,
     /// Readings the device-metrics model holds for the day.
@@ -48,11 +49,12 @@ impl StaleDay {
     }
 }
 
-/// The first and last of a set of days (ISO dates sort as text).
-pub fn span(days: impl IntoIterator<Item = impl AsRef<str>>) -> Option<(String, String)> {
-    let mut days: Vec<String> = days.into_iter().map(|d| d.as_ref().to_string()).collect();
-    days.sort();
-    Some((days.first()?.clone(), days.last()?.clone()))
+/// The first and last of a set of days.
+pub fn span(days: impl IntoIterator<Item = Day>) -> Option<(Day, Day)> {
+    days.into_iter().fold(None, |span, day| match span {
+        None => Some((day, day)),
+        Some((first, last)) => Some((first.min(day), last.max(day))),
+    })
 }
 
 /// The changes that bring SQLMesh in line with the rendered project and the warehouse.
@@ -69,7 +71,7 @@ pub fn diff(project_dir: &str, gateway: &str, changed_files: Vec<String>, state:
         // will be: apply checks the built days again after the plan.
         return changes;
     }
-    let mut missing: Vec<String> = state.missing.iter().flat_map(|m| m.days.iter().cloned()).collect();
+    let mut missing: Vec<Day> = state.missing.iter().flat_map(|m| m.days.iter().copied()).collect();
     missing.sort();
     missing.dedup();
     if !missing.is_empty() {
@@ -106,9 +108,13 @@ mod tests {
         }
     }
 
-    fn stale(day: &str) -> StaleDay {
+    fn day(text: &str) -> Day {
+        Day::parse(text).unwrap()
+    }
+
+    fn stale(text: &str) -> StaleDay {
         StaleDay {
-            day: day.into(),
+            day: day(text),
             warehouse_rows: 337,
             model_rows: 336,
             rollup_rows: 336,
@@ -140,11 +146,11 @@ mod tests {
         live.missing = vec![
             MissingDays {
                 model: "m.daily_site_rollup".into(),
-                days: vec!["2026-12-03".into()],
+                days: vec![day("2026-12-03")],
             },
             MissingDays {
                 model: "m.daily_device_metrics".into(),
-                days: vec!["2026-12-02".into(), "2026-12-03".into()],
+                days: vec![day("2026-12-02"), day("2026-12-03")],
             },
         ];
         live.stale_days = vec![stale("2026-11-20"), stale("2026-12-02")];
@@ -154,7 +160,7 @@ mod tests {
             vec![
                 Change::BuildSqlmeshDays {
                     gateway: "postgres".into(),
-                    days: vec!["2026-12-02".into(), "2026-12-03".into()],
+                    days: vec![day("2026-12-02"), day("2026-12-03")],
                 },
                 Change::RestateSqlmeshDays {
                     gateway: "postgres".into(),
@@ -171,9 +177,9 @@ mod tests {
     #[test]
     fn span_of_days() {
         assert_eq!(
-            span(["2026-01-03", "2026-01-01", "2026-01-02"]),
-            Some(("2026-01-01".into(), "2026-01-03".into()))
+            span(["2026-01-03", "2026-01-01", "2026-01-02"].map(day)),
+            Some((day("2026-01-01"), day("2026-01-03")))
         );
-        assert_eq!(span(Vec::<String>::new()), None);
+        assert_eq!(span(Vec::new()), None);
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub const DAY_MS: i64 = 86_400_000;
+pub use crate::time::{DAY_MS, Day};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,40 +32,10 @@ impl Leg {
 /// The batch models' grain: one row per UTC day, site, device and metric.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct GroupKey {
-    /// Days since 1970-01-01 (UTC).
-    #[serde(serialize_with = "serialize_day")]
-    pub day: i64,
+    pub day: Day,
     pub site: String,
     pub device_id: String,
     pub metric: String,
-}
-
-fn serialize_day<S: serde::Serializer>(day: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&day_text(*day))
-}
-
-/// Days since the epoch of a strict `YYYY-MM-DD` calendar day.
-pub fn parse_day(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let shape = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    let (year, month, day) = (text.get(0..4)?, text.get(5..7)?, text.get(8..10)?);
-    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
-    time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
-    if shape {
-        crate::sample::days_from_civil(text)
-    } else {
-        None
-    }
-}
-
-/// `YYYY-MM-DD` of days since the epoch.
-pub fn day_text(day: i64) -> String {
-    crate::sample::rfc3339(day * 86_400)[..10].to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -182,14 +152,9 @@ pub struct PairReport {
     pub value_drift: usize,
     pub duplicate_rows: usize,
     /// Days the left leg has events for and the right leg has nothing at all.
-    #[serde(serialize_with = "serialize_days")]
-    pub days_missing_right: Vec<i64>,
+    pub days_missing_right: Vec<Day>,
     /// Every mismatch, worst first.
     pub mismatches: Vec<Mismatch>,
-}
-
-fn serialize_days<S: serde::Serializer>(days: &[i64], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(days.iter().map(|d| day_text(*d)))
 }
 
 impl PairReport {
@@ -284,8 +249,8 @@ pub fn compare(left_leg: Leg, left: &LegGroups, right_leg: Leg, right: &LegGroup
         let device_type = right.groups.get(key).map(|g| g.device_type.clone()).unwrap_or_default();
         push(&mut report, key, &device_type, Difference::DuplicateRow);
     }
-    let right_days: std::collections::BTreeSet<i64> = right.groups.keys().map(|k| k.day).collect();
-    let mut left_days: Vec<i64> = left.groups.keys().map(|k| k.day).collect();
+    let right_days: std::collections::BTreeSet<Day> = right.groups.keys().map(|k| k.day).collect();
+    let mut left_days: Vec<Day> = left.groups.keys().map(|k| k.day).collect();
     left_days.dedup();
     report.days_missing_right = left_days.into_iter().filter(|d| !right_days.contains(d)).collect();
     report.mismatches.sort_by(|x, y| {
@@ -300,22 +265,27 @@ pub fn compare(left_leg: Leg, left: &LegGroups, right_leg: Leg, right: &LegGroup
 /// The days a reconcile covers, split into those closed (comparable) and those still open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayRange {
-    pub first: i64,
-    pub last: i64,
+    pub first: Day,
+    pub last: Day,
 }
 
 impl DayRange {
     /// Whether `day` can no longer receive events: its end plus the allowed lateness is past.
-    pub fn is_closed(day: i64, now_ms: i64, lateness_ms: i64) -> bool {
-        (day + 1) * DAY_MS + lateness_ms <= now_ms
+    pub fn is_closed(day: Day, now_ms: i64, lateness_ms: i64) -> bool {
+        day.next().start_ms() + lateness_ms <= now_ms
     }
 
-    pub fn days(&self) -> impl Iterator<Item = i64> {
-        self.first..=self.last
+    pub fn days(&self) -> impl Iterator<Item = Day> {
+        (self.first.days_since_epoch()..=self.last.days_since_epoch()).map(Day::from_days_since_epoch)
+    }
+
+    /// How many days the range spans (at least one).
+    pub fn day_count(&self) -> i64 {
+        self.last.days_since_epoch() - self.first.days_since_epoch() + 1
     }
 
     /// Splits into (closed, open) days at `now`.
-    pub fn split(&self, now_ms: i64, lateness_ms: i64) -> (Vec<i64>, Vec<i64>) {
+    pub fn split(&self, now_ms: i64, lateness_ms: i64) -> (Vec<Day>, Vec<Day>) {
         self.days().partition(|d| DayRange::is_closed(*d, now_ms, lateness_ms))
     }
 }
@@ -326,7 +296,7 @@ mod tests {
 
     fn key(day: i64, device: &str) -> GroupKey {
         GroupKey {
-            day,
+            day: Day::from_days_since_epoch(day),
             site: "berlin".into(),
             device_id: device.into(),
             metric: "oil_temperature".into(),
@@ -396,26 +366,19 @@ mod tests {
     #[test]
     fn a_missing_day_is_named() {
         let (a, mut b) = legs();
-        b.groups.retain(|k, _| k.day != 101);
+        b.groups.retain(|k, _| k.day.days_since_epoch() != 101);
         let report = compare(Leg::Raw, &a, Leg::Batch, &b, 1e-9);
-        assert_eq!(report.days_missing_right, vec![101]);
+        assert_eq!(report.days_missing_right, vec![Day::from_days_since_epoch(101)]);
         assert_eq!(report.missing_right, 3);
     }
 
     #[test]
-    fn days_parse_strictly() {
-        assert_eq!(parse_day("1970-01-02"), Some(1));
-        assert_eq!(day_text(parse_day("2026-11-21").unwrap()), "2026-11-21");
-        for bad in ["20-05-2026", "2026-02-30", "2026-13-01", "2026-1-01", "yesterday"] {
-            assert_eq!(parse_day(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn days_close_after_their_lateness() {
-        let range = DayRange { first: 10, last: 12 };
+        let day = Day::from_days_since_epoch;
+        let range = DayRange { first: day(10), last: day(12) };
         let now = 12 * DAY_MS + 3_000;
-        assert_eq!(range.split(now, 5_000), (vec![10], vec![11, 12]));
-        assert_eq!(range.split(now, 1_000), (vec![10, 11], vec![12]));
+        assert_eq!(range.split(now, 5_000), (vec![day(10)], vec![day(11), day(12)]));
+        assert_eq!(range.split(now, 1_000), (vec![day(10), day(11)], vec![day(12)]));
+        assert_eq!(range.day_count(), 3);
     }
 }

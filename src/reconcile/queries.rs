@@ -1,7 +1,7 @@
 //! The SQL the batch and stream legs run, and the parsing of their rows. Every column is cast
 //! to text so PostgreSQL, DuckDB and RisingWave rows parse alike (their float text is exact).
 
-use super::{Group, GroupKey, LegGroups, Stats};
+use super::{Day, Group, GroupKey, LegGroups, Stats};
 use crate::render::quoting::{ident, literal};
 use crate::render::{STREAM_DAILY_VIEW, sqlmesh::model_names};
 use crate::spec::Spec;
@@ -28,23 +28,23 @@ fn site_filter(sites: Option<&[String]>) -> String {
     }
 }
 
-/// The SQLMesh daily device model over `first` … `last` (days since the epoch, inclusive).
-pub fn batch_sql(spec: &Spec, first: i64, last: i64, sites: Option<&[String]>) -> String {
+/// The SQLMesh daily device model over `first` … `last` (inclusive).
+pub fn batch_sql(spec: &Spec, first: Day, last: Day, sites: Option<&[String]>) -> String {
     format!(
         "SELECT CAST(event_date AS VARCHAR), site, device_type, device_id, metric,\n  \
          CAST(sample_count AS VARCHAR), CAST(min_value AS VARCHAR), CAST(max_value AS VARCHAR), CAST(avg_value AS VARCHAR)\n\
          FROM {}\nWHERE event_date BETWEEN CAST({} AS DATE) AND CAST({} AS DATE){}",
         qualified(&model_names(spec).device_metrics),
-        lit(&super::day_text(first)),
-        lit(&super::day_text(last)),
+        lit(&first.to_string()),
+        lit(&last.to_string()),
         site_filter(sites)
     )
 }
 
 /// RisingWave's daily device aggregate over the same days; the day comes as epoch seconds of
 /// the window start, which no session time zone can shift.
-pub fn stream_sql(spec: &Spec, first: i64, last: i64, sites: Option<&[String]>) -> String {
-    let at = |day: i64| lit(&format!("{}T00:00:00Z", super::day_text(day)));
+pub fn stream_sql(spec: &Spec, first: Day, last: Day, sites: Option<&[String]>) -> String {
+    let at = |day: Day| lit(&day.midnight());
     format!(
         "SELECT CAST(CAST(EXTRACT(EPOCH FROM window_start) AS BIGINT) AS VARCHAR), site, device_type, device_id, metric,\n  \
          CAST(samples AS VARCHAR), CAST(min_value AS VARCHAR), CAST(max_value AS VARCHAR), CAST(avg_value AS VARCHAR)\n\
@@ -52,7 +52,7 @@ pub fn stream_sql(spec: &Spec, first: i64, last: i64, sites: Option<&[String]>) 
         q(spec.risingwave.schema.as_str()),
         q(STREAM_DAILY_VIEW),
         at(first),
-        at(last + 1),
+        at(last.next()),
         site_filter(sites)
     )
 }
@@ -79,8 +79,8 @@ pub fn parse_rows(rows: &[Vec<Option<String>>], day_column: DayColumn) -> anyhow
         };
         let day_text = text(0).ok_or_else(|| anyhow::anyhow!("a row without a day"))?;
         let day = match day_column {
-            DayColumn::Date => crate::sample::days_from_civil(day_text),
-            DayColumn::EpochSeconds => day_text.parse::<i64>().ok().map(|s| s.div_euclid(86_400)),
+            DayColumn::Date => Day::parse(day_text),
+            DayColumn::EpochSeconds => day_text.parse::<i64>().ok().map(|s| Day::of_ms(s * 1000)),
         }
         .ok_or_else(|| anyhow::anyhow!("`{day_text}` is not a day"))?;
         let name = |i: usize| text(i).unwrap_or_default().to_string();
@@ -122,9 +122,9 @@ mod tests {
     #[test]
     fn queries_name_the_models_and_bound_the_days() {
         let spec = spec();
-        let day = crate::sample::days_from_civil("2026-11-20").unwrap();
+        let day = Day::parse("2026-11-20").unwrap();
         let sites = vec!["berlin".to_string(), "o'hare".to_string()];
-        let batch = batch_sql(&spec, day, day + 1, Some(&sites));
+        let batch = batch_sql(&spec, day, day.next(), Some(&sites));
         assert!(batch.contains("FROM device_health.daily_device_metrics"), "{batch}");
         assert!(batch.contains("BETWEEN CAST('2026-11-20' AS DATE) AND CAST('2026-11-21' AS DATE)"));
         assert!(batch.contains("site IN ('berlin', 'o''hare')"));
@@ -148,7 +148,7 @@ mod tests {
         .unwrap();
         assert_eq!((leg.groups.len(), leg.duplicates.len()), (2, 1));
         let stream = parse_rows(&[row("1779580800")], DayColumn::EpochSeconds).unwrap();
-        assert_eq!(stream.groups.keys().next().unwrap().day, 1_779_580_800 / 86_400);
+        assert_eq!(stream.groups.keys().next().unwrap().day, Day::of_ms(1_779_580_800_000));
         assert!(parse_rows(&[row("someday")], DayColumn::Date).is_err());
     }
 }

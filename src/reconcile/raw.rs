@@ -9,11 +9,12 @@ use crate::fxhash::Fx;
 
 use serde::Serialize;
 
-use super::{DAY_MS, Group, GroupKey, LegGroups, Stats};
+use super::{Day, Group, GroupKey, LegGroups, Stats};
 use crate::contract::fast::FastContract;
 use crate::contract::flat::{EventFields, FlatEvent, Scalar};
 use crate::contract::reasons;
 use crate::render::contract_fields::envelope;
+use crate::time::time_of_day_ms;
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RawCounts {
@@ -72,7 +73,7 @@ impl Accumulator {
 }
 
 /// (day, site, device_type, device_id, metric), names interned.
-type Key = (i64, u32, u32, u32, u32);
+type Key = (Day, u32, u32, u32, u32);
 
 /// A device's interned id and the names (with ids) it was last seen with.
 struct DeviceNames {
@@ -86,7 +87,7 @@ struct DeviceNames {
 struct MetricSlot {
     name: Box<str>,
     id: u32,
-    day: i64,
+    day: Day,
     slot: usize,
 }
 
@@ -110,8 +111,8 @@ fn slot_of(index: &mut HashMap<Key, usize, Fx>, slots: &mut Vec<Slot>, key: Key)
 pub struct RawAggregator {
     contract: FastContract,
     prefix_tokens: usize,
-    first_day: i64,
-    last_day: i64,
+    first_day: Day,
+    last_day: Day,
     sites: Option<Vec<String>>,
     names: HashMap<Box<str>, u32, Fx>,
     /// Per device id, the names last seen with it: one lookup finds the group while a device
@@ -127,7 +128,7 @@ impl RawAggregator {
     pub fn new(
         contract: FastContract,
         prefix: &str,
-        (first_day, last_day): (i64, i64),
+        (first_day, last_day): (Day, Day),
         sites: Option<Vec<String>>,
     ) -> RawAggregator {
         RawAggregator {
@@ -155,7 +156,7 @@ impl RawAggregator {
     }
 
     /// The slot of the group (day, site, device type, device, metric).
-    fn slot(&mut self, day: i64, site: &str, device_type: &str, device_id: &str, metric: &str) -> usize {
+    fn slot(&mut self, day: Day, site: &str, device_type: &str, device_id: &str, metric: &str) -> usize {
         if let Some(device) = self.devices.get_mut(device_id)
             && *device.site.0 == *site
             && *device.device_type.0 == *device_type
@@ -227,7 +228,7 @@ impl RawAggregator {
             self.counts.invalid += 1;
             return;
         };
-        let day = ts_ms.div_euclid(DAY_MS);
+        let day = Day::of_ms(ts_ms);
         let site = text(&site);
         if day < self.first_day
             || day > self.last_day
@@ -276,101 +277,18 @@ fn text<'b>(value: &'b Option<Scalar>) -> &'b str {
 #[derive(Default)]
 struct DayCache {
     date: [u8; 10],
-    days: i64,
+    day: Day,
 }
 
 impl DayCache {
     fn epoch_ms(&mut self, text: &str) -> Option<i64> {
         let date = text.as_bytes().get(0..10)?;
         if date != self.date {
-            self.days = crate::sample::days_from_civil(text.get(0..10)?)?;
+            self.day = Day::parse(text.get(0..10)?)?;
             self.date.copy_from_slice(date);
         }
-        time_of_day_ms(text, self.days)
+        time_of_day_ms(text, self.day)
     }
-}
-
-/// An RFC 3339 time with at most six fraction digits, the rest cut off. PostgreSQL rounds
-/// extra digits (23:59:59.9999996 becomes the next day) where DuckDB and RisingWave
-/// (`Timestamptz::from_str`, `timestamp_micros`) truncate; iotctl writes every warehouse
-/// the truncated text, so a reading falls on the same day everywhere.
-pub fn truncate_to_micros(text: &str) -> std::borrow::Cow<'_, str> {
-    let Some(dot) = text.get(19..20).filter(|c| *c == ".").map(|_| 19) else {
-        return text.into();
-    };
-    let digits = text[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
-    if digits <= 6 {
-        return text.into();
-    }
-    format!("{}{}", &text[..dot + 7], &text[dot + 1 + digits..]).into()
-}
-
-/// A contract-valid RFC 3339 time as every warehouse reads it alike: at most six fraction
-/// digits (`truncate_to_micros`), and a leap second (`23:59:60`, which RFC 3339 and the JSON
-/// Schema allow) written as the next second in UTC: PostgreSQL and RisingWave (chrono's
-/// parser, after speedate refuses second 60) read it so, and DuckDB refuses the `:60` form.
-pub fn warehouse_timestamp(text: &str) -> std::borrow::Cow<'_, str> {
-    use time::format_description::well_known::Rfc3339;
-    let cut = truncate_to_micros(text);
-    if cut.get(17..19) != Some("60") {
-        return cut;
-    }
-    let before = format!("{}59{}", &cut[..17], &cut[19..]);
-    match time::OffsetDateTime::parse(&before, &Rfc3339) {
-        Ok(at) => (at + time::Duration::SECOND)
-            .to_offset(time::UtcOffset::UTC)
-            .format(&Rfc3339)
-            .map_or(cut, std::borrow::Cow::Owned),
-        Err(_) => cut,
-    }
-}
-
-/// Epoch milliseconds of an RFC 3339 time the contract already accepted (zone required).
-pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    time_of_day_ms(text, crate::sample::days_from_civil(text.get(0..10)?)?)
-}
-
-/// Epoch milliseconds of an RFC 3339 time on the date `days` after the epoch (its first ten
-/// characters, already converted).
-fn time_of_day_ms(text: &str, days: i64) -> Option<i64> {
-    let b = text.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let digits = b.get(r)?;
-        digits.iter().all(u8::is_ascii_digit).then(|| {
-            digits
-                .iter()
-                .fold(0i64, |acc, digit| acc * 10 + i64::from(digit - b'0'))
-        })
-    };
-    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        // Milliseconds from the first three fraction digits (missing ones are zeros), as
-        // TIMESTAMPTZ rounds to micros.
-        millis = (0..3).fold(0i64, |acc, k| {
-            let digit = if start + k < i {
-                i64::from(b[start + k] - b'0')
-            } else {
-                0
-            };
-            acc * 10 + digit
-        });
-    }
-    let offset_minutes = match b.get(i)? {
-        b'Z' | b'z' => 0,
-        sign @ (b'+' | b'-') => {
-            let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    Some((days * 86_400 + h * 3600 + m * 60 + s - offset_minutes * 60) * 1000 + millis)
 }
 
 #[cfg(test)]
@@ -384,61 +302,15 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_land_on_their_utc_day() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01Z"), Some(1000));
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.25Z"), Some(1250));
-        assert_eq!(
-            parse_rfc3339_ms("1970-01-02T00:30:00+01:00"),
-            Some(DAY_MS - 30 * 60_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("1970-01-01T23:30:00-01:00"),
-            Some(DAY_MS + 30 * 60_000)
-        );
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.123999Z"), Some(1123));
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:0xZ"), None);
-        assert_eq!(
-            truncate_to_micros("2026-01-01T23:59:59.9999996Z"),
-            "2026-01-01T23:59:59.999999Z"
-        );
-        assert_eq!(
-            truncate_to_micros("2026-01-01T23:59:59.123456789+02:00"),
-            "2026-01-01T23:59:59.123456+02:00"
-        );
-        assert_eq!(
-            truncate_to_micros("2026-01-01T23:59:59.123456Z"),
-            "2026-01-01T23:59:59.123456Z"
-        );
-        assert_eq!(truncate_to_micros("2026-01-01T23:59:59Z"), "2026-01-01T23:59:59Z");
-        assert_eq!(warehouse_timestamp("2026-12-31T23:59:60.5Z"), "2027-01-01T00:00:00.5Z");
-        assert_eq!(warehouse_timestamp("2026-12-31T23:59:60+01:00"), "2026-12-31T23:00:00Z");
-        assert_eq!(
-            warehouse_timestamp("2026-12-31T23:59:60.12345678Z"),
-            "2027-01-01T00:00:00.123456Z"
-        );
-        assert_eq!(
-            warehouse_timestamp("2026-06-30T12:00:00+02:00"),
-            "2026-06-30T12:00:00+02:00"
-        );
-        // The raw leg places a leap second where the warehouse does.
-        assert_eq!(
-            parse_rfc3339_ms("2026-12-31T23:59:60.5Z"),
-            parse_rfc3339_ms(&warehouse_timestamp("2026-12-31T23:59:60.5Z"))
-        );
-        // The day the raw leg counts is the day the truncated text falls on.
-        assert_eq!(
-            parse_rfc3339_ms("2026-01-01T23:59:59.9999996Z").map(|ms| ms.div_euclid(86_400_000)),
-            parse_rfc3339_ms(&truncate_to_micros("2026-01-01T23:59:59.9999996Z")).map(|ms| ms.div_euclid(86_400_000))
-        );
-        // The cached date is only reused for the same date.
+    fn the_day_cache_reuses_a_date_only_for_that_date() {
         let mut cache = DayCache::default();
         for text in [
             "2026-11-21T23:59:59.999Z",
             "2026-11-22T00:00:00Z",
             "2026-11-21T00:00:00+01:00",
+            "1970-01-01T00:00:00Z",
         ] {
-            assert_eq!(cache.epoch_ms(text), parse_rfc3339_ms(text), "{text}");
+            assert_eq!(cache.epoch_ms(text), crate::time::parse_rfc3339_ms(text), "{text}");
         }
     }
 
@@ -446,15 +318,15 @@ mod tests {
     fn valid_events_are_grouped_and_the_rest_accounted_for() {
         let spec = spec();
         let contract = FastContract::for_spec(&spec);
-        let day = crate::sample::days_from_civil("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(contract, "iot", (day, day + 1), None);
+        let day = Day::parse("2024-10-04").unwrap();
+        let mut raw = RawAggregator::new(contract, "iot", (day, day.next()), None);
         let event = |ts: &str, value: f64| {
             format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"{ts}","value":{value},"seq":1,"firmware_version":"1"}}"#
             )
         };
         let subject = "iot.berlin.press.oil_temperature";
-        let published = parse_rfc3339_ms("2024-10-04T10:00:30Z").unwrap();
+        let published = crate::time::parse_rfc3339_ms("2024-10-04T10:00:30Z").unwrap();
         raw.push(subject, event("2024-10-04T10:00:00Z", 10.0).as_bytes(), published);
         raw.push(subject, event("2024-10-04T10:00:10Z", 30.0).as_bytes(), published);
         // Hours late: still counted, by the stream as by the batch (no watermark drops it).
@@ -492,8 +364,8 @@ mod tests {
     #[test]
     fn a_device_that_changes_site_metric_or_day_gets_its_own_groups() {
         let spec = spec();
-        let day = crate::sample::days_from_civil("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day + 1), None);
+        let day = Day::parse("2024-10-04").unwrap();
+        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day.next()), None);
         let event = |date: &str, site: &str, metric: &str, value: f64| {
             let payload = format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"{date}T10:00:00Z","value":{value},"firmware_version":"1"}}"#
@@ -516,7 +388,7 @@ mod tests {
         }
         let (groups, counts) = raw.finish();
         assert_eq!(counts.counted, 9);
-        let stats = |day: i64, site: &str, metric: &str| {
+        let stats = |day: Day, site: &str, metric: &str| {
             groups
                 .groups
                 .iter()
@@ -525,7 +397,7 @@ mod tests {
         };
         assert_eq!(groups.groups.len(), 4);
         assert_eq!(stats(day, "berlin", "oil_temperature"), Some((4, 5.0, 40.0)));
-        assert_eq!(stats(day + 1, "berlin", "oil_temperature"), Some((2, 60.0, 70.0)));
+        assert_eq!(stats(day.next(), "berlin", "oil_temperature"), Some((2, 60.0, 70.0)));
         assert_eq!(stats(day, "berlin", "hydraulic_pressure"), Some((1, 100.0, 100.0)));
         assert_eq!(stats(day, "lyon", "oil_temperature"), Some((2, 30.0, 50.0)));
     }

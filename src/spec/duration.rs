@@ -19,6 +19,23 @@ const UNITS: [(&str, u64); 5] = [
 ];
 
 impl Duration {
+    /// Milliseconds of a unit as a rate writes it (`/min`, `/h`): the duration units plus
+    /// their spelled-out names.
+    pub fn unit_millis(unit: &str) -> Option<u64> {
+        let short = match unit {
+            "sec" | "second" => "s",
+            "min" | "minute" => "m",
+            "hour" => "h",
+            "day" => "d",
+            other => other,
+        };
+        UNITS.iter().find(|(name, _)| *name == short).map(|(_, ms)| *ms)
+    }
+
+    pub const fn from_days(days: u64) -> Self {
+        Duration { millis: days * UNITS[0].1 }
+    }
+
     pub const fn from_secs(secs: u64) -> Self {
         Duration { millis: secs * 1000 }
     }

@@ -668,7 +668,7 @@ fn default_p99() -> Duration {
     Duration::from_secs(1)
 }
 fn default_retention() -> Duration {
-    Duration::from_secs(7 * 86_400)
+    Duration::from_days(7)
 }
 fn default_drop_rate() -> f64 {
     0.0

@@ -45,12 +45,11 @@ impl StreamRole {
     }
 
     fn default_max_age(self) -> Duration {
-        const DAY: u64 = 86_400;
         match self {
-            StreamRole::Telemetry => Duration::from_secs(7 * DAY),
-            StreamRole::Replay => Duration::from_secs(2 * DAY),
-            StreamRole::DeadLetter => Duration::from_secs(14 * DAY),
-            StreamRole::Alerts => Duration::from_secs(7 * DAY),
+            StreamRole::Telemetry => Duration::from_days(7),
+            StreamRole::Replay => Duration::from_days(2),
+            StreamRole::DeadLetter => Duration::from_days(14),
+            StreamRole::Alerts => Duration::from_days(7),
         }
     }
 

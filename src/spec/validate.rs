@@ -458,7 +458,7 @@ impl Checker<'_> {
     fn sqlmesh(&mut self, spec: &Spec) {
         let sm = &spec.sqlmesh;
         self.ident("sqlmesh.schema".into(), &sm.schema);
-        if !is_iso_date(&sm.start) {
+        if crate::time::Day::parse(&sm.start).is_none() {
             self.error_help(
                 "spec::invalid-date",
                 "sqlmesh.start",
@@ -535,33 +535,4 @@ fn is_env_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-pub fn is_iso_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return false;
-    };
-    let (Ok(y), Ok(m), Ok(d)) = (year.parse::<u32>(), month.parse::<u32>(), day.parse::<u32>()) else {
-        return false;
-    };
-    if year.len() != 4 || month.len() != 2 || day.len() != 2 || !(1..=12).contains(&m) || d == 0 {
-        return false;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    d <= days[(m - 1) as usize]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert!(is_iso_date("2024-02-29"));
-        assert!(!is_iso_date("2023-02-29"));
-        assert!(!is_iso_date("2023-13-01"));
-        assert!(!is_iso_date("23-01-01"));
-    }
 }

@@ -77,8 +77,8 @@ fn risingwave_accepts_the_rendered_views_and_sinks() {
     let mut script = views_over_plain_tables(&schema);
     // reconcile's stream-leg query runs against the daily view.
     let (loaded, _) = render_example("factory");
-    let day = iotctl::reconcile::parse_day("2026-01-01").unwrap();
-    let query = iotctl::reconcile::queries::stream_sql(&loaded.spec, day, day + 1, None);
+    let day = iotctl::time::Day::parse("2026-01-01").unwrap();
+    let query = iotctl::reconcile::queries::stream_sql(&loaded.spec, day, day.next(), None);
     script.push_str(&query.replace("factory.", &format!("{schema}.")));
     script.push_str(";\n");
     script.push_str(&format!("DROP SCHEMA {schema} CASCADE;\n"));

@@ -86,7 +86,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
             schema: p.schema,
             name: &daily,
             source: &counted,
-            size: Duration::from_secs(86_400).sql_interval(false),
+            size: Duration::from_days(1).sql_interval(false),
             sunk: spec.risingwave.warehouse_sink.enabled,
         },
     )?;

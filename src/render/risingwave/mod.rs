@@ -198,10 +198,10 @@ fn live_days_back(spec: &Spec) -> crate::spec::duration::Duration {
     crate::spec::duration::Duration::from_millis(back.max(1_000))
 }
 
-/// The first UTC day (days since the epoch) the whole-day views hold at `now_ms`.
-pub fn first_live_day(spec: &Spec, now_ms: i64) -> i64 {
+/// The first UTC day the whole-day views hold at `now_ms`.
+pub fn first_live_day(spec: &Spec, now_ms: i64) -> crate::time::Day {
     let back = live_days_back(spec).as_millis() as i64;
-    (now_ms - back).div_euclid(86_400_000) + 1
+    crate::time::Day::of_ms(now_ms - back).next()
 }
 
 /// What the telemetry stream retains (else the replay SLO): the live views' horizon.

@@ -11,7 +11,6 @@ mod nats_server;
 use nats_server::BenchNats;
 
 use iotctl::backend::nats::Nats;
-use iotctl::time::unix_now;
 use iotctl::plan::Change;
 use iotctl::plan::risingwave::{CatalogSnapshot, ddl_hash};
 use iotctl::render::risingwave::RwKind;
@@ -20,6 +19,7 @@ use iotctl::spec::duration::Duration as SpecDuration;
 use iotctl::spec::model::{Compression, Discard, Storage};
 use iotctl::spec::names::StreamName;
 use iotctl::spec::streams::{StreamConfig, StreamRole};
+use iotctl::time::unix_now;
 
 fn streams(count: usize) -> Vec<StreamConfig> {
     (0..count)

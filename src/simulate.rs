@@ -10,7 +10,7 @@ use std::io::Write as _;
 use crate::render::contract_fields::{EventField, event_fields};
 use crate::sample::Rng;
 use crate::spec::model::{FieldType, Spec, ValueType};
-use crate::spec::streams::StreamRole;
+use crate::spec::subjects::TelemetrySubject;
 
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
@@ -171,7 +171,7 @@ impl Simulation {
             (0.0..=1.0).contains(&options.late_fraction) && (0.0..=1.0).contains(&options.malformed_fraction),
             "fractions must lie between 0 and 1"
         );
-        let prefix = spec.subject_root(StreamRole::Telemetry);
+        let layout = TelemetrySubject::of(spec);
         let mut metrics = Vec::new();
         let mut type_metrics: Vec<Vec<usize>> = Vec::new();
         for device_type in &spec.device_types {
@@ -184,7 +184,7 @@ impl Simulation {
                 indexes.push(metrics.len());
                 metrics.push(MetricModel {
                     name: metric.name.to_string(),
-                    subject: format!("{prefix}.{{site}}.{}.{}", device_type.name, metric.name),
+                    subject: layout.concrete("{site}", device_type.name.as_str(), metric.name.as_str()),
                     integer: metric.value_type == ValueType::Integer,
                     lo,
                     hi,

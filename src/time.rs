@@ -16,6 +16,15 @@ use ::time::{OffsetDateTime, UtcOffset};
 use crate::spec::duration::Duration;
 
 pub const DAY_SECS: i64 = 86_400;
+
+/// `date-time` as the contract's JSON Schema asserts it: RFC 3339 with an explicit zone
+/// (RisingWave needs the zone to read a TIMESTAMPTZ). The schema's format check and
+/// RisingWave's cast add the calendar; `is_rfc3339_with_zone` is the same rule in iotctl.
+pub const RFC3339_WITH_ZONE_PATTERN: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+/// How RisingWave's NATS sink writes a TIMESTAMPTZ: UTC, no zone suffix.
+pub const RISINGWAVE_SINK_TIMESTAMP_PATTERN: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$";
 pub const DAY_MS: i64 = DAY_SECS * 1000;
 
 /// A UTC calendar day, stored as days since 1970-01-01; written `YYYY-MM-DD`.
@@ -37,7 +46,9 @@ impl Day {
         let shape = b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
-            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !shape {
             return None;
         }
@@ -292,7 +303,15 @@ mod tests {
         assert_eq!(Day::parse("2026-11-21").unwrap().to_string(), "2026-11-21");
         assert_eq!(Day::parse("2024-02-29").unwrap().next().to_string(), "2024-03-01");
         assert_eq!(Day::parse("2026-12-31").unwrap().next().to_string(), "2027-01-01");
-        for bad in ["2026-02-30", "2023-02-29", "2026-13-01", "2026-1-01", "26-01-01", "2026-01-01x", "２026-01-01"] {
+        for bad in [
+            "2026-02-30",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-01x",
+            "２026-01-01",
+        ] {
             assert_eq!(Day::parse(bad), None, "{bad}");
         }
         assert_eq!(Day::parse("2026-03-01").unwrap().midnight(), "2026-03-01T00:00:00Z");
@@ -315,7 +334,10 @@ mod tests {
     fn instants_read_rfc3339_days_or_durations_ago() {
         let now = at("2026-11-22T12:00:00Z");
         assert_eq!(parse_instant("6h", now).unwrap(), at("2026-11-22T06:00:00Z"));
-        assert_eq!(rfc3339(parse_instant("2026-11-21T18:00:00+01:00", now).unwrap()), "2026-11-21T17:00:00Z");
+        assert_eq!(
+            rfc3339(parse_instant("2026-11-21T18:00:00+01:00", now).unwrap()),
+            "2026-11-21T17:00:00Z"
+        );
         assert_eq!(instant_ms("1970-01-02", now), Ok(DAY_MS));
         let error = parse_instant("yesterday", now).unwrap_err();
         assert!(error.contains("`yesterday`") && error.contains("6h"), "{error}");
@@ -356,17 +378,41 @@ mod tests {
 
     #[test]
     fn warehouse_form_truncates_to_micros_and_moves_leap_seconds() {
-        assert_eq!(truncate_to_micros("2026-11-21T23:59:59.9999996Z"), "2026-11-21T23:59:59.999999Z");
-        assert_eq!(truncate_to_micros("2026-11-21T23:59:59.5+01:00"), "2026-11-21T23:59:59.5+01:00");
+        assert_eq!(
+            truncate_to_micros("2026-11-21T23:59:59.9999996Z"),
+            "2026-11-21T23:59:59.999999Z"
+        );
+        assert_eq!(
+            truncate_to_micros("2026-11-21T23:59:59.5+01:00"),
+            "2026-11-21T23:59:59.5+01:00"
+        );
         assert_eq!(warehouse_timestamp("2016-12-31T23:59:60Z"), "2017-01-01T00:00:00Z");
-        assert_eq!(warehouse_timestamp("2016-12-31T23:59:60.25+00:00"), "2017-01-01T00:00:00.25Z");
-        assert_eq!(truncate_to_micros("2026-01-01T23:59:59.123456789+02:00"), "2026-01-01T23:59:59.123456+02:00");
-        assert_eq!(truncate_to_micros("2026-01-01T23:59:59.123456Z"), "2026-01-01T23:59:59.123456Z");
+        assert_eq!(
+            warehouse_timestamp("2016-12-31T23:59:60.25+00:00"),
+            "2017-01-01T00:00:00.25Z"
+        );
+        assert_eq!(
+            truncate_to_micros("2026-01-01T23:59:59.123456789+02:00"),
+            "2026-01-01T23:59:59.123456+02:00"
+        );
+        assert_eq!(
+            truncate_to_micros("2026-01-01T23:59:59.123456Z"),
+            "2026-01-01T23:59:59.123456Z"
+        );
         assert_eq!(warehouse_timestamp("2026-12-31T23:59:60+01:00"), "2026-12-31T23:00:00Z");
-        assert_eq!(warehouse_timestamp("2026-12-31T23:59:60.12345678Z"), "2027-01-01T00:00:00.123456Z");
-        assert_eq!(warehouse_timestamp("2026-06-30T12:00:00+02:00"), "2026-06-30T12:00:00+02:00");
+        assert_eq!(
+            warehouse_timestamp("2026-12-31T23:59:60.12345678Z"),
+            "2027-01-01T00:00:00.123456Z"
+        );
+        assert_eq!(
+            warehouse_timestamp("2026-06-30T12:00:00+02:00"),
+            "2026-06-30T12:00:00+02:00"
+        );
         assert_eq!(rfc3339_millis(1_500), "1970-01-01T00:00:01.500Z");
-        assert_eq!(rfc3339_secs(Day::parse("2026-03-01").unwrap().days_since_epoch() * DAY_SECS + 3661), "2026-03-01T01:01:01Z");
+        assert_eq!(
+            rfc3339_secs(Day::parse("2026-03-01").unwrap().days_since_epoch() * DAY_SECS + 3661),
+            "2026-03-01T01:01:01Z"
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@ use async_nats::jetstream::{self, kv, stream};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::time::unix_now;
 use crate::plan::Change;
 use crate::plan::nats::{ObservedStream, Retention, StreamState, managed_metadata};
 use crate::settings::{NatsAuth, NatsSettings};
@@ -16,6 +15,7 @@ use crate::spec::duration::Duration;
 use crate::spec::model::{Compression, Discard, Storage};
 use crate::spec::names::StreamName;
 use crate::spec::streams::{StreamConfig, StreamRole};
+use crate::time::unix_now;
 
 pub const LOCK_BUCKET: &str = "iotctl_locks";
 /// A lock older than this is expired by the server even if its holder never released it.

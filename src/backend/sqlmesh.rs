@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::Stdio;
 
-
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

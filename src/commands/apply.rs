@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::Nats;
-use crate::time::unix_now;
 use crate::backend::risingwave::RisingWave;
 use crate::backend::warehouse::Warehouse;
 use crate::cli::{ApplyArgs, OnlySystem, PlanArgs};
@@ -17,6 +16,7 @@ use crate::plan::{self, Change, Plan, Skipped, System};
 use crate::render::{Rendering, render_all, render_stream_daily_table, render_warehouse, templates::Templates};
 use crate::settings::{Settings, SqlmeshSettings};
 use crate::spec::Spec;
+use crate::time::unix_now;
 
 /// Connections to the systems a plan covers; `None` where skipped.
 pub struct Live {

@@ -14,10 +14,11 @@ use crate::jobs::reconcile::{read_batch, read_raw, read_stream};
 use crate::output::Printer;
 use crate::reconcile::raw::{RawAggregator, RawCounts};
 use crate::reconcile::{DayRange, Leg, LegGroups, PairReport, compare};
-use crate::time::{Day, epoch_ms, instant_ms, parse_instant};
 use crate::settings::Settings;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
+use crate::spec::subjects::TelemetrySubject;
+use crate::time::{Day, epoch_ms, instant_ms, parse_instant};
 
 /// The days asked for: `--date`, or every UTC day touched by [since, until).
 pub fn resolve_days(args: &ReconcileArgs, now: OffsetDateTime) -> Result<DayRange, String> {
@@ -121,10 +122,10 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
         if legs.contains(&Leg::Raw) {
             let nats = Nats::connect(&settings.nats).await?;
             let contract = FastContract::for_spec(spec);
-            let aggregator = RawAggregator::new(contract, &spec.nats.subject_prefix, days, sites.clone());
+            let aggregator = RawAggregator::new(contract, days, sites.clone());
             // The whole stream needs no filter: the server then skips matching every subject.
             let subject = match sites.as_deref() {
-                Some([site]) => format!("{}.{site}.>", spec.nats.subject_prefix),
+                Some([site]) => TelemetrySubject::of(spec).filter(Some(site), None, None),
                 _ => String::new(),
             };
             let bar = printer.progress(0, "raw");

@@ -16,6 +16,7 @@ use crate::jobs::replay_ledger::RestateStatus;
 use crate::output::Printer;
 use crate::settings::Settings;
 use crate::spec::streams::StreamRole;
+use crate::spec::subjects::TelemetrySubject;
 use crate::time::{parse_instant, rfc3339};
 
 /// Rate used for duration estimates (messages/s); measured on these machines, see README.
@@ -200,8 +201,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
     // Flag errors exit 2 before anything connects.
     let since = match (&args.resume, args.since.as_deref()) {
         (None, Some(text)) => {
-            let since =
-                parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
+            let since = parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
             if until.is_some_and(|u| u <= since) {
                 return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
             }
@@ -242,7 +242,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
             None => {
                 let since = since.expect("--since is required without --resume and parsed above");
                 let filters = Filters { site: args.site.clone(), device_type: args.device_type.clone(), metric: args.metric.clone(), device: args.device.clone() };
-                let subject = filters.subject(&spec.nats.subject_prefix);
+                let subject = filters.subject(&TelemetrySubject::of(spec));
                 let mut stream = nats.js.get_stream(&source).await.map_err(|e| CliError::Runtime(anyhow::anyhow!("no telemetry stream `{source}`: {e} (run `iotctl apply` first)")))?;
                 let preflight = replay::preflight(&mut stream, &subject, since).await?;
                 if args.dry_run {

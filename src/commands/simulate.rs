@@ -13,8 +13,8 @@ use crate::jobs::simulate::{SimulateCounts, SimulateObserver, publish};
 use crate::output::Printer;
 use crate::settings::Settings;
 use crate::simulate::{SimulateOptions, Simulation, parse_rate};
-use crate::time::{DAY_MS, epoch_ms, instant_ms, rfc3339_millis};
 use crate::spec::duration::Duration;
+use crate::time::{DAY_MS, epoch_ms, instant_ms, rfc3339_millis};
 
 /// `--start`: RFC 3339, a UTC day, or a duration ago. Default: `duration` before now, from UTC
 /// midnight when the duration is whole days.

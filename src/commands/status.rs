@@ -11,10 +11,10 @@ use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::Plan;
 use crate::render::{render_all, templates::Templates};
-use crate::time::{rfc3339_secs, unix_now};
 use crate::settings::Settings;
 use crate::spec::duration::Duration;
 use crate::spec::streams::StreamRole;
+use crate::time::{rfc3339_secs, unix_now};
 
 pub fn run(printer: &Printer, args: &StatusArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;

@@ -14,6 +14,7 @@ use crate::time::{is_rfc3339_with_zone, parse_rfc3339_ms};
 use crate::render::contract_fields::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::Spec;
 use crate::spec::model::{FieldType, ValueType};
+use crate::spec::subjects::TelemetrySubject;
 
 struct MetricRule {
     integer: bool,
@@ -31,6 +32,7 @@ pub struct FastContract {
     metric_names: HashSet<String, Fx>,
     max_clock_skew_ms: i64,
     max_clock_skew: String,
+    subjects: TelemetrySubject,
 }
 
 fn type_ok(value: &Scalar, field_type: FieldType) -> bool {
@@ -44,6 +46,11 @@ fn type_ok(value: &Scalar, field_type: FieldType) -> bool {
 }
 
 impl FastContract {
+    /// The telemetry subject layout the contract checks subjects against.
+    pub fn subjects(&self) -> &TelemetrySubject {
+        &self.subjects
+    }
+
     pub fn for_spec(spec: &Spec) -> FastContract {
         let fields = event_fields(spec);
         let enums = fields
@@ -68,6 +75,7 @@ impl FastContract {
             fields,
             enums,
             sites: spec.sites.iter().map(|s| s.name.to_string()).collect(),
+            subjects: TelemetrySubject::of(spec),
             metric_names: metrics.values().flat_map(|rules| rules.keys().cloned()).collect(),
             metrics,
             max_clock_skew_ms: spec.contract.max_clock_skew.as_millis() as i64,
@@ -197,24 +205,17 @@ impl FastContract {
     /// rules, one JSON object, the contract's fields, the subject, the clock. `published_ms` is
     /// when the telemetry stream stored it. (Replay asks the same questions in the same order
     /// and, for a reject, the JSON Schema for its reason.)
-    pub fn accepts(&self, subject: &str, payload: &[u8], prefix_tokens: usize, published_ms: i64) -> bool {
+    pub fn accepts(&self, subject: &str, payload: &[u8], published_ms: i64) -> bool {
         let Ok(flat) = FlatEvent::parse(payload) else {
             return false;
         };
-        super::reasons::check_parsed(payload).is_ok()
-            && self.accepts_event(&self.resolve(&flat), subject, prefix_tokens, published_ms)
+        super::reasons::check_parsed(payload).is_ok() && self.accepts_event(&self.resolve(&flat), subject, published_ms)
     }
 
     /// The rules after parsing: the contract's fields, the subject, the clock.
-    pub fn accepts_event<E: EventFields>(
-        &self,
-        event: &E,
-        subject: &str,
-        prefix_tokens: usize,
-        published_ms: i64,
-    ) -> bool {
+    pub fn accepts_event<E: EventFields>(&self, event: &E, subject: &str, published_ms: i64) -> bool {
         self.is_valid_fields(event)
-            && subject_matches(event, subject, prefix_tokens).is_ok()
+            && subject_matches(event, subject, &self.subjects).is_ok()
             && self.check_clock_skew(event, published_ms).is_ok()
     }
 }
@@ -254,30 +255,20 @@ impl EventFields for Resolved<'_, '_> {
     }
 }
 
-/// Whether a message's subject `{prefix}.{site}.{device_type}.{metric}` agrees with its payload.
-/// A mismatch is a contract failure: aggregates keyed on the payload would land elsewhere.
-pub fn subject_matches<E: EventFields>(event: &E, subject: &str, prefix_tokens: usize) -> Result<(), String> {
-    let mut tokens = subject.split('.');
-    let mut expected = tokens.by_ref().skip(prefix_tokens);
-    for (index, field) in [
-        (envelope::SITE, "site"),
-        (envelope::DEVICE_TYPE, "device_type"),
-        (envelope::METRIC, "metric"),
+/// Whether a message's subject agrees with its payload in site, device type and metric. A
+/// mismatch is a contract failure: aggregates keyed on the payload would land elsewhere.
+pub fn subject_matches<E: EventFields>(event: &E, subject: &str, layout: &TelemetrySubject) -> Result<(), String> {
+    let Some(tokens) = layout.tokens(subject) else {
+        return Err(format!("subject `{subject}` is not {}", layout.pattern()));
+    };
+    for (index, field, token) in [
+        (envelope::SITE, "site", tokens.site),
+        (envelope::DEVICE_TYPE, "device_type", tokens.device_type),
+        (envelope::METRIC, "metric", tokens.metric),
     ] {
-        let token = expected.next();
-        if token.is_none() {
-            return Err(format!(
-                "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
-            ));
-        }
-        if event.field_at(index, field).as_ref().and_then(|v| v.as_str()) != token {
+        if event.field_at(index, field).as_ref().and_then(|v| v.as_str()) != Some(token) {
             return Err(format!("payload {field} does not match subject `{subject}`"));
         }
-    }
-    if expected.next().is_some() {
-        return Err(format!(
-            "subject `{subject}` is not {{prefix}}.{{site}}.{{device_type}}.{{metric}}"
-        ));
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::render::contract_fields::{event_fields, identity_columns};
-use crate::render::contracts::telemetry_subject_layout;
 use crate::spec::model::{FieldType, Spec, ValueType};
+use crate::spec::subjects::TelemetrySubject;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldSurface {
@@ -51,7 +51,7 @@ impl Surface {
     pub fn from_spec(spec: &Spec) -> Surface {
         Surface {
             version: spec.contract.version,
-            subject_layout: telemetry_subject_layout(spec),
+            subject_layout: TelemetrySubject::of(spec).pattern(),
             identity: identity_columns(spec).iter().map(|c| c.to_string()).collect(),
             fields: event_fields(spec)
                 .into_iter()

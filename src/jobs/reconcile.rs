@@ -7,7 +7,6 @@ use anyhow::Context;
 use async_nats::jetstream::consumer;
 use time::OffsetDateTime;
 
-use crate::time::Day;
 use crate::backend::duckdb::DuckDb;
 use crate::backend::nats::Nats;
 use crate::backend::ordered_read::{self, OrderedRead};
@@ -16,6 +15,7 @@ use crate::reconcile::queries::{DayColumn, batch_sql, parse_rows, stream_sql};
 use crate::reconcile::raw::RawAggregator;
 use crate::spec::Spec;
 use crate::spec::streams::StreamRole;
+use crate::time::Day;
 
 /// Where the batch models live.
 pub enum BatchSource {

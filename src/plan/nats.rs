@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::{Change, Conflict, FieldChange, System};
 use crate::render::manifest::sha256_hex;
 use crate::spec::duration::Duration;
-use crate::spec::names::subjects_overlap;
 use crate::spec::streams::StreamConfig;
+use crate::spec::subjects::subjects_overlap;
 
 /// Metadata keys marking a stream as iotctl's.
 pub const META_PIPELINE: &str = "iotctl.pipeline";

@@ -375,7 +375,10 @@ mod tests {
     #[test]
     fn days_close_after_their_lateness() {
         let day = Day::from_days_since_epoch;
-        let range = DayRange { first: day(10), last: day(12) };
+        let range = DayRange {
+            first: day(10),
+            last: day(12),
+        };
         let now = 12 * DAY_MS + 3_000;
         assert_eq!(range.split(now, 5_000), (vec![day(10)], vec![day(11), day(12)]));
         assert_eq!(range.split(now, 1_000), (vec![day(10), day(11)], vec![day(12)]));

@@ -110,7 +110,6 @@ fn slot_of(index: &mut HashMap<Key, usize, Fx>, slots: &mut Vec<Slot>, key: Key)
 
 pub struct RawAggregator {
     contract: FastContract,
-    prefix_tokens: usize,
     first_day: Day,
     last_day: Day,
     sites: Option<Vec<String>>,
@@ -125,15 +124,9 @@ pub struct RawAggregator {
 }
 
 impl RawAggregator {
-    pub fn new(
-        contract: FastContract,
-        prefix: &str,
-        (first_day, last_day): (Day, Day),
-        sites: Option<Vec<String>>,
-    ) -> RawAggregator {
+    pub fn new(contract: FastContract, (first_day, last_day): (Day, Day), sites: Option<Vec<String>>) -> RawAggregator {
         RawAggregator {
             contract,
-            prefix_tokens: prefix.split('.').count(),
             first_day,
             last_day,
             sites,
@@ -209,10 +202,7 @@ impl RawAggregator {
             return;
         }
         let event = self.contract.resolve(&flat);
-        if !self
-            .contract
-            .accepts_event(&event, subject, self.prefix_tokens, published_ms)
-        {
+        if !self.contract.accepts_event(&event, subject, published_ms) {
             self.counts.invalid += 1;
             return;
         }
@@ -319,7 +309,7 @@ mod tests {
         let spec = spec();
         let contract = FastContract::for_spec(&spec);
         let day = Day::parse("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(contract, "iot", (day, day.next()), None);
+        let mut raw = RawAggregator::new(contract, (day, day.next()), None);
         let event = |ts: &str, value: f64| {
             format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"{ts}","value":{value},"seq":1,"firmware_version":"1"}}"#
@@ -365,7 +355,7 @@ mod tests {
     fn a_device_that_changes_site_metric_or_day_gets_its_own_groups() {
         let spec = spec();
         let day = Day::parse("2024-10-04").unwrap();
-        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), "iot", (day, day.next()), None);
+        let mut raw = RawAggregator::new(FastContract::for_spec(&spec), (day, day.next()), None);
         let event = |date: &str, site: &str, metric: &str, value: f64| {
             let payload = format!(
                 r#"{{"event_id":"e","device_id":"d1","site":"{site}","device_type":"press","metric":"{metric}","ts":"{date}T10:00:00Z","value":{value},"firmware_version":"1"}}"#

@@ -1,21 +1,13 @@
 //! Event contracts: JSON Schema (2020-12) and Avro for the telemetry and alert events.
 //! Built as JSON values, not text templates, so they are well-formed by construction.
 
+use crate::spec::subjects::TelemetrySubject;
+use crate::time::{RFC3339_WITH_ZONE_PATTERN, RISINGWAVE_SINK_TIMESTAMP_PATTERN};
 use serde_json::{Map, Value, json};
 
 use super::Artifact;
 use super::contract_fields::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec, ValueType};
-
-/// RFC 3339 with a mandatory zone: RisingWave needs the zone to read a TIMESTAMPTZ.
-pub const RFC3339_WITH_ZONE: &str =
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
-/// How RisingWave's NATS sink writes a TIMESTAMPTZ: UTC, no zone suffix.
-pub const RISINGWAVE_SINK_TIMESTAMP: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$";
-
-pub fn telemetry_subject_layout(spec: &Spec) -> String {
-    format!("{}.{{site}}.{{device_type}}.{{metric}}", spec.nats.subject_prefix)
-}
 
 pub fn render(spec: &Spec) -> anyhow::Result<Vec<Artifact>> {
     let pretty = |value: &Value| -> anyhow::Result<String> { Ok(serde_json::to_string_pretty(value)? + "\n") };
@@ -34,7 +26,7 @@ fn json_type(field: &EventField) -> Value {
         FieldType::Float => json!({"type": "number"}),
         FieldType::Boolean => json!({"type": "boolean"}),
         FieldType::Timestamp => {
-            json!({"type": "string", "format": "date-time", "pattern": RFC3339_WITH_ZONE})
+            json!({"type": "string", "format": "date-time", "pattern": RFC3339_WITH_ZONE_PATTERN})
         }
     };
     if let Some(values) = &field.allowed {
@@ -93,7 +85,7 @@ pub fn telemetry_json_schema(spec: &Spec) -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("urn:iotctl:{}:telemetry:v{}", spec.pipeline.name, spec.contract.version),
         "title": format!("{} telemetry event", spec.pipeline.name),
-        "description": format!("One reading of one metric, published to {}", telemetry_subject_layout(spec)),
+        "description": format!("One reading of one metric, published to {}", TelemetrySubject::of(spec).pattern()),
         "type": "object",
         "properties": properties,
         "required": fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect::<Vec<_>>(),
@@ -101,7 +93,7 @@ pub fn telemetry_json_schema(spec: &Spec) -> Value {
         "x-iotctl": {
             "pipeline": spec.pipeline.name,
             "contract_version": spec.contract.version,
-            "subject": telemetry_subject_layout(spec),
+            "subject": TelemetrySubject::of(spec).pattern(),
             "identity": identity_columns(spec),
         },
     })
@@ -136,7 +128,7 @@ pub fn telemetry_avro(spec: &Spec) -> Value {
         "type": "record",
         "name": "TelemetryEvent",
         "namespace": format!("iotctl.{}.v{}", spec.pipeline.name, spec.contract.version),
-        "doc": format!("One reading of one metric, published to {}", telemetry_subject_layout(spec)),
+        "doc": format!("One reading of one metric, published to {}", TelemetrySubject::of(spec).pattern()),
         "fields": fields,
     })
 }
@@ -156,7 +148,7 @@ pub fn alert_json_schema(spec: &Spec) -> Value {
             "site": {"type": "string"},
             "device_type": {"type": "string"},
             "metric": {"type": "string"},
-            "ts": {"type": "string", "pattern": RISINGWAVE_SINK_TIMESTAMP, "description": "Event time of the reading, UTC"},
+            "ts": {"type": "string", "pattern": RISINGWAVE_SINK_TIMESTAMP_PATTERN, "description": "Event time of the reading, UTC"},
             "value": {"type": "number"},
             "threshold": {"type": ["number", "null"], "description": "The threshold crossed (threshold alerts)"},
             "zscore": {"type": ["number", "null"], "description": "Standard scores from the device's baseline (anomaly alerts)"},

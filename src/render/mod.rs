@@ -13,8 +13,7 @@ pub mod templates;
 
 use serde_json::json;
 
-use crate::spec::model::{AlertSink, Spec};
-use crate::spec::streams::StreamRole;
+use crate::spec::model::Spec;
 use contract_fields::{event_fields, identity_columns};
 use risingwave::RwObject;
 use templates::Templates;
@@ -142,11 +141,4 @@ pub fn render_duckdb_warehouse_ddl(spec: &Spec, templates: &Templates) -> anyhow
         ddl.push_str(&stream.content);
     }
     Ok(ddl)
-}
-
-/// The fixed NATS subject an alert sink publishes to.
-pub fn alert_sink_subject(spec: &Spec, sink: &AlertSink) -> String {
-    sink.subject
-        .clone()
-        .unwrap_or_else(|| format!("{}.{}", spec.subject_root(StreamRole::Alerts), sink.name))
 }

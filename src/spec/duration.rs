@@ -33,7 +33,9 @@ impl Duration {
     }
 
     pub const fn from_days(days: u64) -> Self {
-        Duration { millis: days * UNITS[0].1 }
+        Duration {
+            millis: days * UNITS[0].1,
+        }
     }
 
     pub const fn from_secs(secs: u64) -> Self {

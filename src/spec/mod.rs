@@ -7,6 +7,7 @@ pub mod model;
 pub mod names;
 pub mod positions;
 pub mod streams;
+pub mod subjects;
 pub mod validate;
 mod validate_connectors;
 

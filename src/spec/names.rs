@@ -102,54 +102,6 @@ impl fmt::Display for StreamName {
     }
 }
 
-/// Checks a NATS subject or subject filter: dot-separated non-empty tokens without whitespace;
-/// `*` only as a whole token; `>` only as the whole last token.
-pub fn check_subject(subject: &str, allow_wildcards: bool) -> Result<(), String> {
-    if subject.is_empty() {
-        return Err("subject is empty".into());
-    }
-    let tokens: Vec<&str> = subject.split('.').collect();
-    for (i, token) in tokens.iter().enumerate() {
-        if token.is_empty() {
-            return Err(format!("subject `{subject}` has an empty token"));
-        }
-        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("subject `{}` contains whitespace", subject.escape_default()));
-        }
-        let wildcard = *token == "*" || *token == ">";
-        if wildcard && !allow_wildcards {
-            return Err(format!("subject `{subject}` must not contain wildcards"));
-        }
-        if *token == ">" && i + 1 != tokens.len() {
-            return Err(format!("subject `{subject}`: `>` may only be the last token"));
-        }
-        if !wildcard && (token.contains('*') || token.contains('>')) {
-            return Err(format!("subject `{subject}`: wildcards must be whole tokens"));
-        }
-    }
-    Ok(())
-}
-
-/// Whether two subject filters can match a common subject (NATS refuses such stream pairs).
-pub fn subjects_overlap(a: &str, b: &str) -> bool {
-    let a: Vec<&str> = a.split('.').collect();
-    let b: Vec<&str> = b.split('.').collect();
-    let mut i = 0;
-    loop {
-        match (a.get(i), b.get(i)) {
-            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
-            (Some(x), Some(y)) => {
-                if x != y && *x != "*" && *y != "*" {
-                    return false;
-                }
-            }
-            (None, None) => return true,
-            _ => return false,
-        }
-        i += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,27 +121,5 @@ mod tests {
         for bad in ["", "a.b", "a b", "a*", "a>", "a/b"] {
             assert!(StreamName::new(bad).check().is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn subjects() {
-        assert!(check_subject("iot.*.*.*", true).is_ok());
-        assert!(check_subject("iot.>", true).is_ok());
-        assert!(check_subject("iot.>.x", true).is_err());
-        assert!(check_subject("iot..x", true).is_err());
-        assert!(check_subject("iot.a*", true).is_err());
-        assert!(check_subject("alerts.iot.x", false).is_ok());
-        assert!(check_subject("alerts.*", false).is_err());
-    }
-
-    #[test]
-    fn overlap() {
-        assert!(subjects_overlap("iot.>", "iot.dlq.>"));
-        assert!(subjects_overlap("iot.*.*.*", "iot.a.b.c"));
-        assert!(subjects_overlap("iot.*.*.*", "iot.a.>"));
-        assert!(!subjects_overlap("iot.>", "dlq.iot.>"));
-        assert!(!subjects_overlap("iot.*.*.*", "iot.a.b"));
-        assert!(!subjects_overlap("iot.>", "iot"));
-        assert!(subjects_overlap("a.b", "a.b"));
     }
 }

@@ -92,14 +92,6 @@ impl Spec {
         }
     }
 
-    /// Subject under which a role's messages are published, e.g. `dlq.iot`.
-    pub fn subject_root(&self, role: StreamRole) -> String {
-        match role.root() {
-            None => self.nats.subject_prefix.clone(),
-            Some(root) => format!("{root}.{}", self.nats.subject_prefix),
-        }
-    }
-
     pub fn stream(&self, role: StreamRole) -> StreamConfig {
         let spec = self.stream_spec(role);
         let default_name = format!("{}_{}", self.pipeline.name.as_str().to_uppercase(), role.suffix());

@@ -3,8 +3,8 @@
 
 use super::load::did_you_mean;
 use super::model::{ConnectMode, Spec};
-use super::names::{check_subject, subjects_overlap};
 use super::streams::StreamRole;
+use super::subjects::{TelemetrySubject, check_subject, subjects_overlap};
 use super::validate::Checker;
 use crate::reference;
 
@@ -155,19 +155,12 @@ impl Checker<'_> {
             );
         }
         // The telemetry stream must capture every subject devices publish to.
-        let device_subject = format!("{}.site.device_type.metric", spec.nats.subject_prefix);
-        if !telemetry
-            .subjects
-            .iter()
-            .any(|s| subjects_overlap(s, &device_subject) && covers_depth(s, &device_subject))
-        {
+        let layout = TelemetrySubject::of(spec);
+        if !telemetry.subjects.iter().any(|filter| layout.is_captured_by(filter)) {
             self.error_help(
                 "spec::subject-not-captured",
                 "nats.streams.telemetry.subjects",
-                format!(
-                    "telemetry subjects do not capture `{}.{{site}}.{{device_type}}.{{metric}}`",
-                    spec.nats.subject_prefix
-                ),
+                format!("telemetry subjects do not capture `{}`", layout.pattern()),
                 format!("use `{}.>`", spec.nats.subject_prefix),
             );
         }
@@ -233,7 +226,7 @@ impl Checker<'_> {
         for (i, sink) in rw.alert_sinks.iter().enumerate() {
             let base = format!("risingwave.alert_sinks[{i}]");
             self.ident(format!("{base}.name"), &sink.name);
-            let subject = crate::render::alert_sink_subject(spec, sink);
+            let subject = super::subjects::alert_sink_subject(spec, sink);
             match check_subject(&subject, false) {
                 Err(why) => self.error("spec::invalid-subject", format!("{base}.subject"), why),
                 Ok(()) => {
@@ -313,9 +306,4 @@ impl Checker<'_> {
             );
         }
     }
-}
-
-/// Whether the filter `filter` matches subjects as deep as `subject` (not just a prefix).
-fn covers_depth(filter: &str, subject: &str) -> bool {
-    filter.ends_with('>') || filter.split('.').count() == subject.split('.').count()
 }

@@ -254,7 +254,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
     let spec = p.spec;
     for sink in &spec.risingwave.alert_sinks {
         let source = sink_source(p, sink, &alerts)?;
-        let subject = crate::render::alert_sink_subject(spec, sink);
+        let subject = crate::spec::subjects::alert_sink_subject(spec, sink);
         let name = object_name(&[sink.name.as_str(), "nats_sink"]);
         let purpose = format!("Alerts of sink {}", sink.name);
         let nats_sink = NatsSink {

@@ -10,12 +10,7 @@ use crate::contract::reasons;
 use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec};
 use crate::spec::streams::StreamRole;
-
-/// `date-time` as the contract's JSON Schema asserts it: RFC 3339 with an explicit zone. The
-/// cast after it checks the calendar (src/contract/fast.rs, `is_rfc3339_with_zone`, is the same
-/// rule in iotctl's own check).
-const RFC3339_PATTERN: &str =
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+use crate::spec::subjects::{TelemetrySubject, risingwave_dead_letter_subject};
 
 #[derive(Serialize)]
 struct IngestionTable<'a> {
@@ -150,8 +145,8 @@ fn classification<'a>(spec: &'a Spec, schema: &'a str, table: &'a str) -> Classi
         fields: event_fields(spec).iter().map(classified_field).collect(),
         sites: spec.sites.iter().map(|s| s.name.as_str()).collect(),
         metrics,
-        subject_site_token: spec.nats.subject_prefix.split('.').count() + 1,
-        rfc3339_pattern: RFC3339_PATTERN,
+        subject_site_token: TelemetrySubject::of(spec).site_token_position(),
+        rfc3339_pattern: crate::time::RFC3339_WITH_ZONE_PATTERN,
         max_clock_skew: spec.contract.max_clock_skew.sql_interval(false),
         allowed_lateness: spec.risingwave.ingestion.allowed_lateness.sql_interval(false),
         reasons: Reasons {
@@ -230,7 +225,7 @@ pub(super) fn render(p: &mut Pipeline) -> anyhow::Result<()> {
 
     live_view(p)?;
 
-    let subject = format!("{}.risingwave", spec.subject_root(StreamRole::DeadLetter));
+    let subject = risingwave_dead_letter_subject(spec);
     let name = object_name(&[&rejected, "to_dlq"]);
     let sink = NatsSink {
         schema: p.schema,

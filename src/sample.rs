@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::render::contract_fields::{EventField, event_fields};
+use crate::spec::event::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec, ValueType};
 use crate::time::{DAY_SECS, Day, rfc3339_secs};
 

@@ -7,8 +7,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::Write as _;
 
-use crate::render::contract_fields::{EventField, event_fields};
 use crate::sample::Rng;
+use crate::spec::event::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec, ValueType};
 use crate::spec::subjects::TelemetrySubject;
 

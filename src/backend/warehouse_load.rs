@@ -12,9 +12,9 @@ use tokio_postgres::Client;
 
 use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::contract::flat::{EventFields, Scalar};
-use crate::render::contract_fields::{EventField, event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
+use crate::spec::event::{EventField, event_fields, identity_columns};
 use crate::spec::model::FieldType;
 use crate::time::warehouse_timestamp;
 use std::borrow::Cow;

@@ -8,8 +8,8 @@ use super::{Outcome, load_spec};
 use crate::cli::{SampleArgs, SampleFormat};
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
-use crate::render::contract_fields::event_fields;
 use crate::sample::{SampleOptions, csv_header, csv_line, generate, json_line};
+use crate::spec::event::event_fields;
 
 pub fn run(printer: &Printer, args: &SampleArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;

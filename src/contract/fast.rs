@@ -11,8 +11,8 @@ use super::flat::{EventFields, FlatEvent, Scalar};
 use crate::fxhash::Fx;
 use crate::time::{is_rfc3339_with_zone, parse_rfc3339_ms};
 
-use crate::render::contract_fields::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::Spec;
+use crate::spec::event::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::model::{FieldType, ValueType};
 use crate::spec::subjects::TelemetrySubject;
 

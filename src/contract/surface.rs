@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::render::contract_fields::{event_fields, identity_columns};
+use crate::spec::event::{event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec, ValueType};
 use crate::spec::subjects::TelemetrySubject;
 

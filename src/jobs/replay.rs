@@ -20,9 +20,9 @@ use crate::contract::fast::{FastContract, subject_matches};
 use crate::contract::flat::{EventFields, FlatEvent};
 use crate::contract::payload::PayloadValidator;
 use crate::contract::reasons;
-use crate::render::contract_fields::envelope;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
+use crate::spec::event::envelope;
 use crate::spec::subjects::{TelemetrySubject, dead_letter_subject, replay_subject};
 use crate::time::Day;
 

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::Change;
-use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::render::quoting::ident;
 use crate::spec::Spec;
+use crate::spec::event::{event_fields, identity_columns};
 
 /// A column as `information_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

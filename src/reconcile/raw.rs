@@ -13,7 +13,7 @@ use super::{Day, Group, GroupKey, LegGroups, Stats};
 use crate::contract::fast::FastContract;
 use crate::contract::flat::{EventFields, FlatEvent, Scalar};
 use crate::contract::reasons;
-use crate::render::contract_fields::envelope;
+use crate::spec::event::envelope;
 use crate::time::time_of_day_ms;
 
 #[derive(Debug, Default, Clone, Serialize)]

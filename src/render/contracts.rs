@@ -6,7 +6,7 @@ use crate::time::{RFC3339_WITH_ZONE_PATTERN, RISINGWAVE_SINK_TIMESTAMP_PATTERN};
 use serde_json::{Map, Value, json};
 
 use super::Artifact;
-use super::contract_fields::{EventField, event_fields, identity_columns};
+use crate::spec::event::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec, ValueType};
 
 pub fn render(spec: &Spec) -> anyhow::Result<Vec<Artifact>> {

@@ -1,6 +1,5 @@
 //! Renderers: pure functions from a validated spec to artifacts (text files with paths).
 
-pub mod contract_fields;
 pub mod contracts;
 pub mod ddl_check;
 mod ddl_options;
@@ -13,8 +12,8 @@ pub mod templates;
 
 use serde_json::json;
 
+use crate::spec::event::{event_fields, identity_columns};
 use crate::spec::model::Spec;
-use contract_fields::{event_fields, identity_columns};
 use risingwave::RwObject;
 use templates::Templates;
 

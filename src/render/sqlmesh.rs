@@ -4,9 +4,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Artifact;
-use super::contract_fields::event_fields;
 use super::quoting::{float, literal, yaml_string};
 use super::templates::Templates;
+use crate::spec::event::event_fields;
 use crate::spec::model::{Gateway, Metric, Spec};
 
 /// Fully qualified names of the project's models.

@@ -2,6 +2,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod event;
 pub mod load;
 pub mod model;
 pub mod names;

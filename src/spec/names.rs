@@ -102,6 +102,34 @@ impl fmt::Display for StreamName {
     }
 }
 
+/// Joins name parts into an identifier of at most 63 bytes; longer names keep a readable
+/// prefix and gain a hash suffix so they stay unique.
+pub fn object_name(parts: &[&str]) -> String {
+    let name = parts.join("_");
+    if name.len() <= IDENT_MAX {
+        return name;
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(name.as_bytes());
+    let mut cut = IDENT_MAX - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let suffix: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}_{suffix}", &name[..cut])
+}
+
+pub fn window_label(metric_window: &crate::spec::model::Window) -> String {
+    match metric_window.hop {
+        Some(hop) => format!("{}_every_{}", metric_window.size.compact(), hop.compact()),
+        None => metric_window.size.compact(),
+    }
+}
+
+pub fn aggregate_name(device_type: &str, metric: &str, window: &crate::spec::model::Window) -> String {
+    object_name(&["agg", device_type, metric, &window_label(window)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@ use super::duration::Duration;
 use super::load::LoadedSpec;
 use super::model::{API_VERSION, Bounds, FieldType, Gateway, Metric, Spec};
 use super::names::Ident;
-use crate::render::contract_fields::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
-use crate::render::risingwave::aggregate_name;
+use super::names::aggregate_name;
+use crate::spec::event::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
 
 /// Checks `loaded` and returns all diagnostics (errors and warnings), in file order.
 pub fn validate(loaded: &LoadedSpec) -> Vec<Diagnostic> {

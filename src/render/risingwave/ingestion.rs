@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::options::{self, SessionSetting, SqlOption, option};
 use super::{NatsConsumer, Pipeline, RwKind, StateBound, object_name};
 use crate::contract::reasons;
-use crate::render::contract_fields::{EventField, event_fields, identity_columns};
+use crate::spec::event::{EventField, event_fields, identity_columns};
 use crate::spec::model::{FieldType, Spec};
 use crate::spec::streams::StreamRole;
 use crate::spec::subjects::{TelemetrySubject, risingwave_dead_letter_subject};

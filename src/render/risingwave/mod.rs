@@ -20,10 +20,9 @@ use anyhow::bail;
 use serde::Serialize;
 
 use self::options::SqlOption;
-use super::contract_fields::identity_columns;
 use super::templates::Templates;
+use crate::spec::event::identity_columns;
 use crate::spec::model::{AlertKind, ConnectMode, Severity, Spec};
-use crate::spec::names::IDENT_MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,31 +91,7 @@ pub struct NatsConsumer {
     pub durable: String,
 }
 
-/// Joins name parts into an identifier of at most 63 bytes; longer names keep a readable
-/// prefix and gain a hash suffix so they stay unique.
-pub fn object_name(parts: &[&str]) -> String {
-    let name = parts.join("_");
-    if name.len() <= IDENT_MAX {
-        return name;
-    }
-    let hash = super::manifest::sha256_hex(name.as_bytes());
-    let mut cut = IDENT_MAX - 9;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}_{}", &name[..cut], &hash[..8])
-}
-
-pub fn window_label(metric_window: &crate::spec::model::Window) -> String {
-    match metric_window.hop {
-        Some(hop) => format!("{}_every_{}", metric_window.size.compact(), hop.compact()),
-        None => metric_window.size.compact(),
-    }
-}
-
-pub fn aggregate_name(device_type: &str, metric: &str, window: &crate::spec::model::Window) -> String {
-    object_name(&["agg", device_type, metric, &window_label(window)])
-}
+pub use crate::spec::names::{aggregate_name, object_name, window_label};
 
 pub fn severity_name(severity: Severity) -> &'static str {
     match severity {

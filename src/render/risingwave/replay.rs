@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::options::{self, SqlOption, option};
 use super::{NatsConsumer, Pipeline, RwKind, StateBound, object_name};
-use crate::render::contract_fields::{event_fields, identity_columns};
+use crate::spec::event::{event_fields, identity_columns};
 use crate::spec::streams::StreamRole;
 
 /// A contract field as a column of the replay table.

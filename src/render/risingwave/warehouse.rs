@@ -11,8 +11,8 @@ use super::{Pipeline, RwKind, StateBound, object_name};
 const WAREHOUSE_SINK_STATE: StateBound = StateBound::Bounded(
     "the log store holds rows until the warehouse has taken them: bounded by how long the warehouse is away",
 );
-use crate::render::contract_fields::{event_fields, identity_columns};
 use crate::render::{STREAM_DAILY_TABLE, STREAM_DAILY_VIEW};
+use crate::spec::event::{event_fields, identity_columns};
 
 #[derive(Serialize)]
 struct WarehouseSink<'a> {

@@ -1,5 +1,6 @@
-//! The telemetry event's fields — the fixed envelope plus the spec's extra fields — and how
-//! each maps to RisingWave, PostgreSQL, DuckDB, JSON Schema and Avro.
+//! The telemetry event model: the fixed envelope plus the spec's extra fields, the columns
+//! iotctl generates beside them, the identity, and how each field maps to RisingWave,
+//! PostgreSQL, DuckDB, JSON Schema and Avro.
 
 use serde::Serialize;
 

@@ -12,6 +12,7 @@ pub mod fxhash;
 pub mod jobs;
 pub mod output;
 pub mod plan;
+pub mod quoting;
 pub mod reconcile;
 pub mod reference;
 pub mod render;

@@ -1,8 +1,6 @@
 //! Deterministic sample telemetry for a spec: daily cycles, noise and occasional breaches.
 //! Used by the demo and the SQLMesh tests to load a warehouse without a live pipeline.
 
-use std::fmt::Write as _;
-
 use crate::spec::event::{EventField, event_fields};
 use crate::spec::model::{FieldType, Spec, ValueType};
 use crate::time::{DAY_SECS, Day, rfc3339_secs};
@@ -161,11 +159,7 @@ pub fn csv_line(event: &SampleEvent, out: &mut String) {
             out.push(',');
         }
         if let Some(value) = value {
-            if value.contains([',', '"', '\n', '\r']) || value.is_empty() {
-                let _ = write!(out, "\"{}\"", value.replace('"', "\"\""));
-            } else {
-                out.push_str(value);
-            }
+            crate::quoting::csv::push_field(out, value);
         }
     }
     out.push('\n');

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 use crate::plan::alert_latency::BarrierTiming;
 use crate::plan::risingwave::{CatalogSnapshot, LEDGER_TABLE};
 use crate::plan::{Change, ReplaceStrategy};
-use crate::render::quoting::{ident, literal};
+use crate::quoting::sql::{ident, literal};
 use crate::render::risingwave::RwKind;
 
 pub struct RisingWave {

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 
 use super::duckdb::{DuckDb, DuckDbLoader};
 use crate::contract::flat::{EventFields, Scalar};
-use crate::render::quoting::ident;
+use crate::quoting::sql::ident_of as q;
 use crate::spec::Spec;
 use crate::spec::event::{EventField, event_fields, identity_columns};
 use crate::spec::model::FieldType;
@@ -250,15 +250,7 @@ fn spawn_writer(
 fn csv_text(value: Option<Scalar<'_>>, out: &mut String) {
     match value {
         None | Some(Scalar::Null) => {}
-        Some(Scalar::Str(s)) => {
-            out.push('"');
-            if s.contains('"') {
-                out.push_str(&s.replace('"', "\"\""));
-            } else {
-                out.push_str(&s);
-            }
-            out.push('"');
-        }
+        Some(Scalar::Str(s)) => crate::quoting::csv::push_quoted(out, &s),
         Some(other) => scalar_text(&other, out),
     }
 }
@@ -284,10 +276,6 @@ fn merge(earlier: Option<Committed>, later: Committed) -> Committed {
         },
         None => later,
     }
-}
-
-fn q(name: &str) -> String {
-    ident(name).unwrap_or_else(|_| format!("\"{name}\""))
 }
 
 /// One value in COPY text format: `\\N` for NULL, backslash escapes for the rest.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::Change;
-use crate::render::quoting::ident;
+use crate::quoting::sql::ident_of as q;
 use crate::spec::Spec;
 use crate::spec::event::{event_fields, identity_columns};
 
@@ -45,10 +45,6 @@ fn widens(from: &str, to: &str) -> bool {
             | ("character varying" | "character", "text")
             | ("timestamp without time zone", "timestamp with time zone")
     ) || to == "text"
-}
-
-fn q(name: &str) -> String {
-    ident(name).unwrap_or_else(|_| format!("\"{name}\""))
 }
 
 /// Creates an iotctl-owned table of fixed shape (the stream's daily statistics) when missing.

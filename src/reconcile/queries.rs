@@ -2,21 +2,9 @@
 //! to text so PostgreSQL, DuckDB and RisingWave rows parse alike (their float text is exact).
 
 use super::{Day, Group, GroupKey, LegGroups, Stats};
-use crate::render::quoting::{ident, literal};
+use crate::quoting::sql::{ident_of as q, literal_of as lit, qualified};
 use crate::render::{STREAM_DAILY_VIEW, sqlmesh::model_names};
 use crate::spec::Spec;
-
-fn q(name: &str) -> String {
-    ident(name).unwrap_or_else(|_| format!("\"{}\"", name.replace('"', "\"\"")))
-}
-
-fn lit(text: &str) -> String {
-    literal(text).unwrap_or_else(|_| format!("'{}'", text.replace('\'', "''")))
-}
-
-fn qualified(name: &str) -> String {
-    name.split('.').map(q).collect::<Vec<_>>().join(".")
-}
 
 fn site_filter(sites: Option<&[String]>) -> String {
     match sites {

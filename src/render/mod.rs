@@ -5,7 +5,6 @@ pub mod ddl_check;
 mod ddl_options;
 pub mod ddl_rules;
 pub mod manifest;
-pub mod quoting;
 pub mod risingwave;
 pub mod sqlmesh;
 pub mod templates;

@@ -4,8 +4,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Artifact;
-use super::quoting::{float, literal, yaml_string};
 use super::templates::Templates;
+use crate::quoting::sql::{float, literal};
+use crate::quoting::yaml::string as yaml_string;
 use crate::spec::event::event_fields;
 use crate::spec::model::{Gateway, Metric, Spec};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
-use super::quoting;
+use crate::quoting::{sql, yaml};
 
 macro_rules! embed {
     ($($path:literal),* $(,)?) => {
@@ -144,18 +144,15 @@ fn base_environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
-    env.add_filter("ident", |name: &str| quoting::ident(name).map_err(invalid));
-    env.add_filter("literal", |text: &str| quoting::literal(text).map_err(invalid));
-    env.add_filter("float", |value: f64| quoting::float(value));
-    env.add_filter("comment", |text: &str| quoting::comment(text));
-    env.add_filter("yaml", |text: &str| quoting::yaml_string(text));
+    env.add_filter("ident", |name: &str| sql::ident(name).map_err(invalid));
+    env.add_filter("literal", |text: &str| sql::literal(text).map_err(invalid));
+    env.add_filter("float", |value: f64| sql::float(value));
+    env.add_filter("comment", |text: &str| sql::comment(text));
+    env.add_filter("yaml", |text: &str| yaml::string(text));
     env.add_filter("sqlmesh_name", |value: Value| -> Result<String, Error> {
         // A `schema.table` name for SQLMesh: each part quoted separately.
         let text = value.as_str().ok_or_else(|| invalid("expected a string".into()))?;
-        text.split('.')
-            .map(|part| quoting::ident(part).map_err(invalid))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|parts| parts.join("."))
+        sql::qualified_checked(text).map_err(invalid)
     });
     env
 }

@@ -115,7 +115,7 @@ impl Pools {
         // The quoting rule covers every word the running tools reserve today.
         let unquoted: Vec<&String> = reserved
             .iter()
-            .filter(|w| !iotctl::render::quoting::is_reserved(w))
+            .filter(|w| !iotctl::quoting::sql::is_reserved(w))
             .collect();
         assert!(
             unquoted.is_empty(),
@@ -288,7 +288,7 @@ fn check_sqlmesh(out: &Path, spec: &Path) -> Result<(), String> {
         &["--gateway", "duckdb", "plan", "--auto-apply", "--no-prompts"],
     )?;
     let (loaded, _) = iotctl::spec::check("spec", &std::fs::read(spec).unwrap()).map_err(|_| "spec")?;
-    let model = iotctl::render::quoting::ident(loaded.spec.sqlmesh.schema.as_str()).unwrap();
+    let model = iotctl::quoting::sql::ident(loaded.spec.sqlmesh.schema.as_str()).unwrap();
     let query = format!(
         "import duckdb; print(duckdb.connect({:?}, read_only=True).execute('SELECT SUM(sample_count) FROM {model}.daily_device_metrics').fetchone()[0])",
         database.to_str().unwrap()
@@ -336,7 +336,7 @@ fn check_spec(spec_text: &str, templates: &Templates, pg: &TestPostgres, index: 
         std::fs::write(path, &artifact.content).unwrap();
     }
     // The warehouse DDL on a real PostgreSQL, in the spec's own schema, dropped after.
-    let schema = iotctl::render::quoting::ident(loaded.spec.warehouse.schema.as_str()).unwrap();
+    let schema = iotctl::quoting::sql::ident(loaded.spec.warehouse.schema.as_str()).unwrap();
     let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
     pg.psql(&["-c", &drop]);
     for ddl in [

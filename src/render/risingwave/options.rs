@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::render::quoting::{ident, literal};
+use crate::quoting::sql::{ident, literal};
 use crate::spec::model::{ConnectMode, Spec};
 
 /// A `WITH (...)` option with its value already rendered as SQL (a literal or `SECRET name`).

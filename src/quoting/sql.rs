@@ -1,6 +1,6 @@
-//! Quoting of identifiers and literals for SQL and YAML. Every user-written name or text that
-//! reaches an artifact passes through here (as minijinja filters), so quotes, semicolons,
-//! newlines or unicode in a name or description cannot break or inject anything.
+//! SQL as PostgreSQL, RisingWave and DuckDB read it: identifiers (quoted when not plain or
+//! reserved by any of the three), standard string literals, floats that round-trip, and
+//! comment text.
 
 /// The reserved keywords of PostgreSQL, DuckDB and RisingWave, from their own lists
 /// (`scripts/reserved_keywords.sh`); such identifiers get double quotes.
@@ -35,6 +35,32 @@ pub fn ident(name: &str) -> Result<String, String> {
     })
 }
 
+/// An identifier for SQL that iotctl writes itself, from names a validated spec holds
+/// (validation refuses NUL). Should one slip through, it is quoted as written and the database
+/// refuses it: never a different name.
+pub fn ident_of(name: &str) -> String {
+    ident(name).unwrap_or_else(|_| format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+/// `schema.table`, each part an identifier; an error names the part that cannot be one.
+pub fn qualified_checked(dotted: &str) -> Result<String, String> {
+    dotted
+        .split('.')
+        .map(ident)
+        .collect::<Result<Vec<_>, _>>()
+        .map(|parts| parts.join("."))
+}
+
+/// `schema.table`, each part an identifier (`ident_of`).
+pub fn qualified(dotted: &str) -> String {
+    dotted.split('.').map(ident_of).collect::<Vec<_>>().join(".")
+}
+
+/// A literal for SQL iotctl writes itself (see `ident_of`).
+pub fn literal_of(text: &str) -> String {
+    literal(text).unwrap_or_else(|_| format!("'{}'", text.replace('\'', "''")))
+}
+
 /// A standard SQL string literal (`'it''s'`); backslashes are plain characters in standard
 /// strings, as in PostgreSQL and RisingWave with standard_conforming_strings.
 pub fn literal(text: &str) -> Result<String, String> {
@@ -61,11 +87,6 @@ pub fn comment(text: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A YAML double-quoted scalar (JSON strings are valid YAML).
-pub fn yaml_string(text: &str) -> String {
-    serde_json::to_string(text).expect("strings always serialize")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +102,8 @@ mod tests {
         assert_eq!(ident("Mixed").unwrap(), "\"Mixed\"");
         assert_eq!(ident("a\"; DROP TABLE x; --").unwrap(), "\"a\"\"; DROP TABLE x; --\"");
         assert!(ident("nul\0").is_err());
+        assert_eq!(ident_of("nul\0\""), "\"nul\0\"\"\"");
+        assert_eq!(qualified("iot.select"), "iot.\"select\"");
     }
 
     #[test]

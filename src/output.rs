@@ -4,6 +4,10 @@
 use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
+use serde_json::json;
+
+use crate::spec::diagnostic::{render_github, render_human};
+use crate::spec::{Diagnostic, SourceFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -57,6 +61,40 @@ impl Printer {
         }
     }
 
+    /// Prints diagnostics in the printer's format: human on stderr, JSON / GitHub on stdout.
+    pub fn report(&self, source: Option<&SourceFile>, diagnostics: &[Diagnostic]) {
+        let printer = self;
+        match printer.format {
+            Format::Human => {
+                for d in diagnostics {
+                    printer.diagnostic(&format!("{}\n", render_human(d, source)));
+                }
+                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+                let warnings = diagnostics.len() - errors;
+                if errors > 0 {
+                    printer.diagnostic(&format!(
+                        "{}: {} error{} and {} warning{} in {}\n",
+                        printer.paint("error", "31;1"),
+                        errors,
+                        plural(errors),
+                        warnings,
+                        plural(warnings),
+                        source.map_or("the spec", |s| s.name.as_str())
+                    ));
+                }
+            }
+            Format::Json => printer.json(&json!({
+                "ok": !diagnostics.iter().any(Diagnostic::is_error),
+                "diagnostics": diagnostics,
+            })),
+            Format::Github => {
+                for d in diagnostics {
+                    printer.data(&format!("{}\n", render_github(d)));
+                }
+            }
+        }
+    }
+
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
     }
@@ -106,4 +144,21 @@ impl Printer {
         }
         table
     }
+}
+
+/// This process's peak resident set size (Linux `VmHWM`), for run summaries.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The plural ending of a count in a message: `1 error`, `2 errors`.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

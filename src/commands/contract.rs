@@ -5,13 +5,14 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{Outcome, load_spec, plural};
+use super::{Outcome, load_spec};
 use crate::cli::{ContractCheckArgs, ContractValidateArgs};
 use crate::contract::check::{Impact, compare};
 use crate::contract::payload::PayloadValidator;
 use crate::contract::surface::Surface;
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
+use crate::output::plural;
 
 pub fn check(printer: &Printer, args: &ContractCheckArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, &args.spec.file)?;

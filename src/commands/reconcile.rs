@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Outcome, batch_source, load_spec, single_thread_runtime};
+use super::{Outcome, load_spec, single_thread_runtime};
 use crate::backend::nats::Nats;
 use crate::cli::{LegArg, ReconcileArgs};
 use crate::contract::fast::FastContract;
@@ -106,7 +106,7 @@ pub fn run(printer: &Printer, args: &ReconcileArgs) -> Outcome {
     let sites = (!args.site.is_empty()).then(|| args.site.clone());
     let stream_url = settings.risingwave_url.clone();
     let batch = if legs.contains(&Leg::Batch) {
-        Some(batch_source(&settings, spec)?)
+        Some(settings.batch_warehouse(spec).map_err(CliError::Usage)?)
     } else {
         None
     };
@@ -270,7 +270,7 @@ fn report(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary) {
             "pairs": pairs,
             "seconds": s.seconds,
             "raw_seconds": s.raw_seconds,
-            "peak_rss_kib": super::peak_rss_kib(),
+            "peak_rss_kib": crate::output::peak_rss_kib(),
             "raw_events_per_second": rate.map(f64::round),
         }));
         return;

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Outcome, load_spec, peak_rss_kib, runtime};
+use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::Nats;
 use crate::backend::warehouse_load::WarehouseLoader;
 use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
@@ -14,6 +14,7 @@ use crate::jobs::reconcile::BatchSource;
 use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions, Target};
 use crate::jobs::replay_ledger::RestateStatus;
 use crate::output::Printer;
+use crate::output::peak_rss_kib;
 use crate::settings::Settings;
 use crate::spec::streams::StreamRole;
 use crate::spec::subjects::TelemetrySubject;
@@ -217,7 +218,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
     // One warehouse per run: the load, the restatement and reconcile use the same one.
     settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
     if matches!(args.to, ReplayTarget::Warehouse) && args.resume.is_none() {
-        super::batch_source(&settings, spec)?;
+        settings.batch_warehouse(spec).map_err(CliError::Usage)?;
     }
     let source = spec.stream(StreamRole::Telemetry).name.to_string();
     runtime()?.block_on(async {
@@ -297,7 +298,7 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
             let _ = tokio::signal::ctrl_c().await;
         };
         let mut target = if record.target == ReplayTarget::Warehouse {
-            match super::batch_source(&settings, spec)? {
+            match settings.batch_warehouse(spec).map_err(CliError::Usage)? {
                 BatchSource::Postgres(url) => Target::Warehouse(WarehouseLoader::connect(&url, spec).await?),
                 BatchSource::Duckdb(duckdb) => Target::Warehouse(WarehouseLoader::connect_duckdb(&duckdb, spec).await?),
             }
@@ -374,7 +375,7 @@ async fn restate_days(
             printer.tool_line("sqlmesh", line)
         })
         .await?;
-        super::sqlmesh_steps::verify_span(sqlmesh, &names, (first, last)).await
+        crate::engine::sqlmesh_steps::verify_span(sqlmesh, &names, (first, last)).await
     }
     .await;
     if let Err(e) = restated {

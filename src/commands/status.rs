@@ -4,9 +4,9 @@
 use futures::TryStreamExt;
 use serde_json::json;
 
-use super::apply::{connect, observe_and_diff};
 use super::{Outcome, load_spec, runtime};
 use crate::cli::StatusArgs;
+use crate::engine::{Live, Selection};
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::Plan;
@@ -23,8 +23,8 @@ pub fn run(printer: &Printer, args: &StatusArgs) -> Outcome {
     let rendering = render_all(spec, &Templates::embedded())?;
     runtime()?.block_on(async {
         let mut plan = Plan::default();
-        let live = connect(spec, &settings, &[], &mut plan).await?;
-        let nats = live.nats.as_ref().expect("NATS is always connected");
+        let live = Live::connect(spec, &settings, Selection::default(), &mut plan).await?;
+        let nats = &live.nats;
         let observed = nats.observe().await?;
         let now = unix_now();
         let mut streams = Vec::new();
@@ -50,7 +50,7 @@ pub fn run(printer: &Printer, args: &StatusArgs) -> Outcome {
                 "consumers": consumers,
             }));
         }
-        observe_and_diff(spec, &rendering, &live, &[], &mut plan).await?;
+        live.observe_and_diff(spec, &rendering, &mut plan).await?;
         let drifted = !plan.is_empty() || !plan.conflicts.is_empty();
         if printer.is_json() {
             printer.json(&json!({"pipeline": spec.pipeline.name, "streams": streams, "drift": plan.changes, "conflicts": plan.conflicts, "skipped": plan.skipped, "in_sync": !drifted}));

@@ -2,10 +2,11 @@
 
 use serde_json::json;
 
-use super::{Outcome, load_spec, plural, report};
+use super::{Outcome, load_spec};
 use crate::cli::ValidateArgs;
 use crate::contract::payload::PayloadValidator;
 use crate::error::{CliError, Exit};
+use crate::output::plural;
 use crate::output::{Format, Printer};
 use crate::render::{ddl_check, ddl_rules, render_all, templates::Templates};
 use crate::spec::{Diagnostic, Severity};
@@ -49,16 +50,16 @@ pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
         .filter(|d| d.is_error() || args.deny_warnings)
         .count();
     if errors > 0 {
-        report(printer, Some(&loaded.source), &diagnostics);
+        printer.report(Some(&loaded.source), &diagnostics);
         return Err(CliError::SpecReported);
     }
     match printer.format {
         Format::Json => {
             printer.json(&json!({"ok": true, "pipeline": loaded.spec.pipeline.name, "diagnostics": diagnostics}))
         }
-        Format::Github => report(printer, Some(&loaded.source), &diagnostics),
+        Format::Github => printer.report(Some(&loaded.source), &diagnostics),
         Format::Human => {
-            report(printer, Some(&loaded.source), &diagnostics);
+            printer.report(Some(&loaded.source), &diagnostics);
             let warnings = diagnostics.len();
             printer.note(&format!(
                 "{}: {} is valid: {} sites, {} device types, {} metrics ({} warning{})",

@@ -201,7 +201,7 @@ pub struct ReplayRunArgs {
     pub restate: bool,
 }
 
-pub use crate::jobs::replay_ledger::ReplayTarget;
+pub use crate::jobs::replay::ReplayTarget;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnlySystem {

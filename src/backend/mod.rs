@@ -2,7 +2,6 @@
 
 pub mod duckdb;
 pub mod nats;
-pub mod ordered_read;
 pub mod postgres;
 pub mod risingwave;
 pub mod sqlmesh;

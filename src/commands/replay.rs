@@ -11,11 +11,13 @@ use crate::backend::warehouse_load::WarehouseLoader;
 use crate::cli::{ReplayArgs, ReplayCommand, ReplayRunArgs, ReplayTarget};
 use crate::error::{CliError, Exit};
 use crate::jobs::reconcile::BatchSource;
-use crate::jobs::replay::{self, Filters, Ledger, Observer, ReplayRecord, ReplayStatus, RunOptions, Target};
-use crate::jobs::replay_ledger::RestateStatus;
+use crate::jobs::replay::{
+    self, Filters, Ledger, Observer, Replay, ReplayRecord, ReplayStatus, RestateStatus, RunOutcome, Target,
+};
 use crate::output::Printer;
 use crate::output::peak_rss_kib;
 use crate::settings::Settings;
+use crate::spec::Spec;
 use crate::spec::streams::StreamRole;
 use crate::spec::subjects::TelemetrySubject;
 use crate::time::{parse_instant, rfc3339};
@@ -156,6 +158,54 @@ impl Observer for Progress<'_> {
     }
 }
 
+/// `--since` / `--until`, parsed and checked before anything connects.
+struct Range {
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+}
+
+/// Every flag error exits 2 before anything connects.
+fn checked_flags(args: &ReplayRunArgs, spec: &Spec, now: OffsetDateTime) -> Result<Range, CliError> {
+    let usage = |message: String| CliError::usage(anyhow::anyhow!(message));
+    let check_name = |what: &str, value: &Option<String>, known: Vec<&str>| match value {
+        Some(v) if !known.contains(&v.as_str()) => Err(usage(format!(
+            "--{what} `{v}` is not in the spec (known: {})",
+            known.join(", ")
+        ))),
+        _ => Ok(()),
+    };
+    check_name("site", &args.site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
+    check_name(
+        "device-type",
+        &args.device_type,
+        spec.device_types.iter().map(|d| d.name.as_str()).collect(),
+    )?;
+    let metrics = spec
+        .device_types
+        .iter()
+        .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()));
+    check_name("metric", &args.metric, metrics.collect())?;
+    let instant = |flag: &str, text: Option<&str>| {
+        text.map(|t| parse_instant(t, now))
+            .transpose()
+            .map_err(|e| usage(format!("--{flag}: {e}")))
+    };
+    let until = instant("until", args.until.as_deref())?;
+    let since = match args.resume {
+        Some(_) => None,
+        None => instant("since", args.since.as_deref())?,
+    };
+    if let (Some(since), Some(until)) = (since, until)
+        && until <= since
+    {
+        return Err(usage("--until must be after --since".into()));
+    }
+    if args.restate && args.to == ReplayTarget::Replay && args.resume.is_none() {
+        return Err(usage("--restate rebuilds the daily models from the warehouse, which `--to replay` does not write; use --to warehouse, or restate later with `iotctl apply --only sqlmesh`".into()));
+    }
+    Ok(Range { since, until })
+}
+
 fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
     // Checked here rather than by clap, which cannot mix required flags with `list`/`show`.
     let Some(file) = &args.file else {
@@ -170,186 +220,234 @@ fn run_replay(printer: &Printer, args: &ReplayRunArgs) -> Outcome {
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
     let now = OffsetDateTime::now_utc();
-    let check_name = |what: &str, value: &Option<String>, known: Vec<&str>| -> Result<(), CliError> {
-        match value {
-            Some(v) if !known.contains(&v.as_str()) => Err(CliError::usage(anyhow::anyhow!(
-                "--{what} `{v}` is not in the spec (known: {})",
-                known.join(", ")
-            ))),
-            _ => Ok(()),
-        }
-    };
-    check_name("site", &args.site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
-    check_name(
-        "device-type",
-        &args.device_type,
-        spec.device_types.iter().map(|d| d.name.as_str()).collect(),
-    )?;
-    check_name(
-        "metric",
-        &args.metric,
-        spec.device_types
-            .iter()
-            .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()))
-            .collect(),
-    )?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|u| parse_instant(u, now))
-        .transpose()
-        .map_err(|e| CliError::usage(anyhow::anyhow!("--until: {e}")))?;
-    // Flag errors exit 2 before anything connects.
-    let since = match (&args.resume, args.since.as_deref()) {
-        (None, Some(text)) => {
-            let since = parse_instant(text, now).map_err(|e| CliError::usage(anyhow::anyhow!("--since: {e}")))?;
-            if until.is_some_and(|u| u <= since) {
-                return Err(CliError::usage(anyhow::anyhow!("--until must be after --since")));
-            }
-            Some(since)
-        }
-        _ => None,
-    };
-    if args.restate && matches!(args.to, ReplayTarget::Replay) && args.resume.is_none() {
-        return Err(CliError::usage(anyhow::anyhow!(
-            "--restate rebuilds the daily models from the warehouse, which `--to replay` does not write; use --to warehouse, or restate later with `iotctl apply --only sqlmesh`"
-        )));
-    }
+    let range = checked_flags(args, spec, now)?;
     // One warehouse per run: the load, the restatement and reconcile use the same one.
     settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
-    if matches!(args.to, ReplayTarget::Warehouse) && args.resume.is_none() {
+    if args.to == ReplayTarget::Warehouse && args.resume.is_none() {
         settings.batch_warehouse(spec).map_err(CliError::Usage)?;
     }
-    let source = spec.stream(StreamRole::Telemetry).name.to_string();
+    let job = JobContext {
+        printer,
+        spec,
+        settings: &settings,
+        file,
+    };
     runtime()?.block_on(async {
         let nats = Nats::connect(&settings.nats).await?;
         let ledger = Ledger::open(&nats.js).await?;
-        let mut record = match &args.resume {
-            Some(id) => {
-                let Some(record) = ledger.get(id).await? else {
-                    return Err(CliError::usage(anyhow::anyhow!("no replay `{id}` in the ledger (see `iotctl replay list`)")));
-                };
-                if record.status == ReplayStatus::Completed {
-                    if record.restate == Some(RestateStatus::Pending) {
-                        printer.note(&format!("replay {id} loaded every event; retrying its restatement"));
-                        let mut record = record;
-                        return restate_days(printer, spec, &settings, &ledger, &mut record, file).await;
-                    }
-                    printer.note(&format!("replay {id} already completed; nothing to resume"));
-                    return Ok(Exit::Ok);
-                }
-                record
-            }
-            None => {
-                let since = since.expect("--since is required without --resume and parsed above");
-                let filters = Filters { site: args.site.clone(), device_type: args.device_type.clone(), metric: args.metric.clone(), device: args.device.clone() };
-                let subject = filters.subject(&TelemetrySubject::of(spec));
-                let mut stream = nats.js.get_stream(&source).await.map_err(|e| CliError::Runtime(anyhow::anyhow!("no telemetry stream `{source}`: {e} (run `iotctl apply` first)")))?;
-                let preflight = replay::preflight(&mut stream, &subject, since).await?;
-                if args.dry_run {
-                    let seconds = preflight.messages as f64 / args.rate.map_or(ESTIMATE_RATE, |r| (r as f64).min(ESTIMATE_RATE));
-                    if printer.is_json() {
-                        printer.json(&json!({"dry_run": true, "preflight": preflight, "estimated_seconds": seconds}));
-                    } else {
-                        let mut table = printer.table(&["subject filter", "messages", "bytes (est.)", "duration (est.)", "missing from retention"]);
-                        table.add_row(vec![preflight.subject_filter.clone(), preflight.messages.to_string(), preflight.estimated_bytes.to_string(), format!("{seconds:.1} s"), preflight.missing.clone().unwrap_or_else(|| "-".into())]);
-                        printer.data(&format!("{table}\n"));
-                        printer.note("dry run: nothing was written");
-                    }
-                    return Ok(Exit::Ok);
-                }
-                if let Some(missing) = &preflight.missing
-                    && !args.allow_partial
-                {
-                    printer.error(
-                        &anyhow::anyhow!("--since is {missing} older than the oldest message the stream retains ({}); nothing was replayed", preflight.oldest.clone().unwrap_or_default()),
-                        Some("replay what remains with --allow-partial, or pick a later --since"),
-                    );
-                    return Ok(Exit::CheckFailed);
-                }
-                ReplayRecord {
-                    id: replay::new_id(now),
-                    pipeline: spec.pipeline.name.to_string(),
-                    source_stream: source.clone(),
-                    since,
-                    until,
-                    subject_filter: subject,
-                    filters,
-                    end_sequence: preflight.end_sequence,
-                    total: preflight.messages,
-                    checkpoint: preflight.start_sequence.saturating_sub(1),
-                    status: ReplayStatus::Running,
-                    counts: Default::default(),
-                    started_at: now,
-                    updated_at: now,
-                    rate_limit: args.rate,
-                    target: args.to,
-                    first_day: None,
-                    last_day: None,
-                    restate: args.restate.then_some(RestateStatus::Pending),
-                }
-            }
+        let record = match &args.resume {
+            Some(id) => resumed(&job, &ledger, id).await?,
+            None => started(&job, &nats, args, &range, now).await?,
         };
-        let bar = printer.progress(record.total, &format!("replay {}", record.id));
-        let mut observer = Progress { printer, bar: bar.clone() };
-        let started = Instant::now();
-        let options = RunOptions { rate_limit: args.rate.or(record.rate_limit) };
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let mut target = if record.target == ReplayTarget::Warehouse {
-            match settings.batch_warehouse(spec).map_err(CliError::Usage)? {
-                BatchSource::Postgres(url) => Target::Warehouse(WarehouseLoader::connect(&url, spec).await?),
-                BatchSource::Duckdb(duckdb) => Target::Warehouse(WarehouseLoader::connect_duckdb(&duckdb, spec).await?),
-            }
-        } else {
-            Target::Stream
-        };
-        let result = replay::run(&nats.js, spec, &ledger, &mut record, &mut target, &options, &mut observer, stop).await;
-        bar.finish_and_clear();
-        // Releases the embedded DuckDB file before SQLMesh restates from it.
-        let closed = match target {
-            Target::Warehouse(loader) => loader.close().await,
-            Target::Stream => Ok(Default::default()),
-        };
-        let result = result.and(closed);
-        let load_stats = match result {
-            Ok(stats) => stats,
-            Err(e) => {
-                record.status = ReplayStatus::Failed;
-                let _ = ledger.save(&record).await;
-                return Err(CliError::Runtime(e.context(format!("replay {} failed; resume with: iotctl replay -f {} --resume {}", record.id, file.display(), record.id))));
-            }
-        };
-        let elapsed = started.elapsed().as_secs_f64();
-        if printer.is_json() {
-            printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed, "peak_rss_kib": peak_rss_kib(), "helper_peak_rss_kib": load_stats.helper_peak_rss_kib})));
-        } else {
-            printer.data(&summary(printer, &record, Some(elapsed), load_stats.helper_peak_rss_kib));
+        match record {
+            Next::Run(mut record) => execute(&job, &nats, &ledger, &mut record, args.rate).await,
+            Next::Restate(mut record) => restate_days(&job, &ledger, &mut record).await,
+            Next::Done(exit) => Ok(exit),
         }
-        if record.status == ReplayStatus::Interrupted {
-            printer.note(&format!("interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}", file.display(), record.id));
-            return Ok(Exit::Runtime);
-        }
-        if record.restate == Some(RestateStatus::Pending) {
-            return restate_days(printer, spec, &settings, &ledger, &mut record, file).await;
-        }
-        Ok(Exit::Ok)
     })
+}
+
+/// What a replay command works with once the flags are checked.
+struct JobContext<'a> {
+    printer: &'a Printer,
+    spec: &'a Spec,
+    settings: &'a Settings,
+    file: &'a std::path::Path,
+}
+
+/// What is left to do for a replay.
+enum Next {
+    Run(ReplayRecord),
+    /// Every event was loaded; the restatement is still pending.
+    Restate(ReplayRecord),
+    Done(Exit),
+}
+
+async fn resumed(job: &JobContext<'_>, ledger: &Ledger, id: &str) -> Result<Next, CliError> {
+    let Some(record) = ledger.get(id).await? else {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "no replay `{id}` in the ledger (see `iotctl replay list`)"
+        )));
+    };
+    if record.status != ReplayStatus::Completed {
+        return Ok(Next::Run(record));
+    }
+    if record.restate == Some(RestateStatus::Pending) {
+        job.printer
+            .note(&format!("replay {id} loaded every event; retrying its restatement"));
+        return Ok(Next::Restate(record));
+    }
+    job.printer
+        .note(&format!("replay {id} already completed; nothing to resume"));
+    Ok(Next::Done(Exit::Ok))
+}
+
+/// A new replay: its preflight, then (unless a dry run, or history is missing) its record.
+async fn started(
+    job: &JobContext<'_>,
+    nats: &Nats,
+    args: &ReplayRunArgs,
+    range: &Range,
+    now: OffsetDateTime,
+) -> Result<Next, CliError> {
+    let (printer, spec) = (job.printer, job.spec);
+    let since = range
+        .since
+        .expect("--since is required without --resume and parsed above");
+    let filters = Filters {
+        site: args.site.clone(),
+        device_type: args.device_type.clone(),
+        metric: args.metric.clone(),
+        device: args.device.clone(),
+    };
+    let subject = filters.subject(&TelemetrySubject::of(spec));
+    let source = spec.stream(StreamRole::Telemetry).name.to_string();
+    let mut stream = nats.js.get_stream(&source).await.map_err(|e| {
+        CliError::Runtime(anyhow::anyhow!(
+            "no telemetry stream `{source}`: {e} (run `iotctl apply` first)"
+        ))
+    })?;
+    let preflight = replay::preflight(&mut stream, &subject, since).await?;
+    if args.dry_run {
+        print_dry_run(printer, &preflight, args.rate);
+        return Ok(Next::Done(Exit::Ok));
+    }
+    if let Some(missing) = &preflight.missing
+        && !args.allow_partial
+    {
+        printer.error(
+            &anyhow::anyhow!(
+                "--since is {missing} older than the oldest message the stream retains ({}); nothing was replayed",
+                preflight.oldest.clone().unwrap_or_default()
+            ),
+            Some("replay what remains with --allow-partial, or pick a later --since"),
+        );
+        return Ok(Next::Done(Exit::CheckFailed));
+    }
+    Ok(Next::Run(ReplayRecord {
+        id: replay::new_id(now),
+        pipeline: spec.pipeline.name.to_string(),
+        source_stream: source,
+        since,
+        until: range.until,
+        subject_filter: subject,
+        filters,
+        end_sequence: preflight.end_sequence,
+        total: preflight.messages,
+        checkpoint: preflight.start_sequence.saturating_sub(1),
+        status: ReplayStatus::Running,
+        counts: Default::default(),
+        started_at: now,
+        updated_at: now,
+        rate_limit: args.rate,
+        target: args.to,
+        first_day: None,
+        last_day: None,
+        restate: args.restate.then_some(RestateStatus::Pending),
+    }))
+}
+
+fn print_dry_run(printer: &Printer, preflight: &replay::Preflight, rate: Option<u64>) {
+    let seconds = preflight.messages as f64 / rate.map_or(ESTIMATE_RATE, |r| (r as f64).min(ESTIMATE_RATE));
+    if printer.is_json() {
+        printer.json(&json!({"dry_run": true, "preflight": preflight, "estimated_seconds": seconds}));
+        return;
+    }
+    let mut table = printer.table(&[
+        "subject filter",
+        "messages",
+        "bytes (est.)",
+        "duration (est.)",
+        "missing from retention",
+    ]);
+    table.add_row(vec![
+        preflight.subject_filter.clone(),
+        preflight.messages.to_string(),
+        preflight.estimated_bytes.to_string(),
+        format!("{seconds:.1} s"),
+        preflight.missing.clone().unwrap_or_else(|| "-".into()),
+    ]);
+    printer.data(&format!("{table}\n"));
+    printer.note("dry run: nothing was written");
+}
+
+/// Runs the replay with progress, then its restatement if one is pending.
+async fn execute(
+    job: &JobContext<'_>,
+    nats: &Nats,
+    ledger: &Ledger,
+    record: &mut ReplayRecord,
+    rate: Option<u64>,
+) -> Outcome {
+    let (printer, file) = (job.printer, job.file);
+    let bar = printer.progress(record.total, &format!("replay {}", record.id));
+    let mut observer = Progress {
+        printer,
+        bar: bar.clone(),
+    };
+    let started = Instant::now();
+    let replay = Replay {
+        js: &nats.js,
+        spec: job.spec,
+        ledger,
+        rate_limit: rate.or(record.rate_limit),
+    };
+    let mut target = match record.target {
+        ReplayTarget::Warehouse => match job.settings.batch_warehouse(job.spec).map_err(CliError::Usage)? {
+            BatchSource::Postgres(url) => Target::Warehouse(WarehouseLoader::connect(&url, job.spec).await?),
+            BatchSource::Duckdb(duckdb) => Target::Warehouse(WarehouseLoader::connect_duckdb(&duckdb, job.spec).await?),
+        },
+        ReplayTarget::Replay => Target::Stream,
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = replay.run(record, &mut target, &mut observer, stop).await;
+    bar.finish_and_clear();
+    // Releases the embedded DuckDB file before SQLMesh restates from it.
+    let closed = match target {
+        Target::Warehouse(loader) => loader.close().await,
+        Target::Stream => Ok(Default::default()),
+    };
+    let (outcome, load_stats) = match result.and_then(|outcome| closed.map(|stats| (outcome, stats))) {
+        Ok(done) => done,
+        Err(e) => {
+            record.status = ReplayStatus::Failed;
+            let _ = ledger.save(record).await;
+            return Err(CliError::Runtime(e.context(format!(
+                "replay {} failed; resume with: iotctl replay -f {} --resume {}",
+                record.id,
+                file.display(),
+                record.id
+            ))));
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    if printer.is_json() {
+        printer.data(&format!("{}\n", json!({"event": "summary", "replay": record, "seconds": elapsed, "peak_rss_kib": peak_rss_kib(), "helper_peak_rss_kib": load_stats.helper_peak_rss_kib})));
+    } else {
+        printer.data(&summary(printer, record, Some(elapsed), load_stats.helper_peak_rss_kib));
+    }
+    if outcome == RunOutcome::Interrupted {
+        printer.note(&format!(
+            "interrupted; checkpoint saved. resume with: iotctl replay -f {} --resume {}",
+            file.display(),
+            record.id
+        ));
+        return Ok(Exit::Runtime);
+    }
+    if record.restate == Some(RestateStatus::Pending) {
+        return restate_days(job, ledger, record).await;
+    }
+    Ok(Exit::Ok)
 }
 
 /// Restates the daily models over the days the replay wrote, checks that each day then
 /// matches the warehouse, and only then marks the restatement done in the ledger: a
 /// restatement that fails, or leaves a hole (DuckDB has no transactions), stays pending and
 /// is retried by `--resume`.
-async fn restate_days(
-    printer: &Printer,
-    spec: &crate::spec::Spec,
-    settings: &Settings,
-    ledger: &Ledger,
-    record: &mut ReplayRecord,
-    file: &std::path::Path,
-) -> Outcome {
+async fn restate_days(job: &JobContext<'_>, ledger: &Ledger, record: &mut ReplayRecord) -> Outcome {
+    let (printer, spec, settings, file) = (job.printer, job.spec, job.settings, job.file);
     let Some(sqlmesh) = &settings.sqlmesh else {
         return Err(CliError::usage(anyhow::anyhow!(
             "replay {} has a restatement pending: set --sqlmesh-dir or IOTCTL_SQLMESH_DIR",

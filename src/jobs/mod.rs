@@ -2,6 +2,4 @@
 
 pub mod reconcile;
 pub mod replay;
-pub mod replay_ledger;
-pub mod replay_source;
 pub mod simulate;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::backend::duckdb::DuckDb;
 use crate::backend::nats::Nats;
-use crate::backend::ordered_read::{self, OrderedRead};
+use crate::backend::nats::ordered_read::{self, OrderedRead};
 use crate::reconcile::LegGroups;
 use crate::reconcile::queries::{DayColumn, batch_sql, parse_rows, stream_sql};
 use crate::reconcile::raw::RawAggregator;
@@ -70,7 +70,7 @@ pub async fn read_raw(
         Some(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
         None => consumer::DeliverPolicy::All,
     };
-    let (total, _) = crate::jobs::replay::count_from(&stream, subject_filter, deliver_policy).await?;
+    let (total, _) = crate::backend::nats::source_read::count_from(&stream, subject_filter, deliver_policy).await?;
     if total == 0 {
         progress(0, 0);
         return Ok(aggregator);

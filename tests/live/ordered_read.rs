@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream;
-use iotctl::backend::ordered_read::OrderedRead;
+use iotctl::backend::nats::ordered_read::OrderedRead;
 
 use super::harness::nats::TestNats;
 

@@ -1,11 +1,12 @@
-//! How a replay reads the telemetry stream: in stream order, after a checkpoint, recreating
+//! How a replay reads the telemetry stream (and counts what it will read): in stream order, after a checkpoint, recreating
 //! its consumer after gaps and reconnects. Two readers, chosen by what paces the replay.
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
+use std::time::Duration as StdDuration;
 
-use crate::backend::ordered_read::{self, Delivery, OrderedRead};
+use super::ordered_read::{self, Delivery, OrderedRead};
 
 #[expect(clippy::large_enum_variant, reason = "one per replay, never moved in a loop")]
 pub enum SourceRead {
@@ -76,4 +77,26 @@ impl SourceRead {
             read.finish().await;
         }
     }
+}
+
+/// Counts the messages matching `filter` from `start` on, using a short-lived consumer.
+pub async fn count_from(
+    stream: &stream::Stream,
+    filter: &str,
+    start: consumer::DeliverPolicy,
+) -> anyhow::Result<(u64, u64)> {
+    let mut probe = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: filter.to_string(),
+            deliver_policy: start,
+            inactive_threshold: StdDuration::from_secs(5),
+            ..Default::default()
+        })
+        .await
+        .context("cannot count the range")?;
+    let info = probe.info().await?;
+    let (pending, start_sequence) = (info.num_pending, info.delivered.stream_sequence + 1);
+    let name = info.name.clone();
+    let _ = stream.delete_consumer(&name).await;
+    Ok((pending, start_sequence))
 }

@@ -4,13 +4,12 @@
 
 use std::time::Duration as StdDuration;
 
-use anyhow::Context;
-use async_nats::jetstream::{self, kv, stream};
-use futures::StreamExt;
+use async_nats::jetstream;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::replay::Filters;
+use super::Filters;
+use crate::backend::nats::kv;
 use crate::time::Day;
 
 pub const LEDGER_BUCKET: &str = "iotctl_replays";
@@ -119,61 +118,28 @@ pub fn new_id(now: OffsetDateTime) -> String {
     )
 }
 
-pub struct Ledger {
-    store: kv::Store,
-}
+/// The replay ledger: one record per replay, keyed by its id.
+pub struct Ledger(kv::Ledger<ReplayRecord>);
 
 impl Ledger {
     pub async fn open(js: &jetstream::Context) -> anyhow::Result<Ledger> {
-        if let Ok(store) = js.get_key_value(LEDGER_BUCKET).await {
-            return Ok(Ledger { store });
-        }
-        let config = kv::Config {
-            bucket: LEDGER_BUCKET.into(),
-            history: 1,
-            max_age: StdDuration::from_secs(30 * crate::time::DAY_SECS as u64),
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
-        let store = match js.create_key_value(config).await {
-            Ok(store) => store,
-            Err(_) => js
-                .get_key_value(LEDGER_BUCKET)
-                .await
-                .context("cannot open the replay ledger")?,
-        };
-        Ok(Ledger { store })
-    }
-
-    pub async fn save(&self, record: &ReplayRecord) -> anyhow::Result<()> {
-        self.store
-            .put(&record.id, serde_json::to_vec(record)?.into())
-            .await
-            .context("cannot write the replay checkpoint")?;
-        Ok(())
-    }
-
-    pub async fn get(&self, id: &str) -> anyhow::Result<Option<ReplayRecord>> {
-        let Some(value) = self.store.get(id).await.context("cannot read the replay ledger")? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            serde_json::from_slice(&value).context("unreadable replay record")?,
+        let keep = StdDuration::from_secs(30 * crate::time::DAY_SECS as u64);
+        Ok(Ledger(
+            kv::Ledger::open(js, LEDGER_BUCKET, keep, "the replay ledger").await?,
         ))
     }
 
+    pub async fn save(&self, record: &ReplayRecord) -> anyhow::Result<()> {
+        self.0.save(&record.id, record).await
+    }
+
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<ReplayRecord>> {
+        self.0.get(id).await
+    }
+
+    /// Every replay, oldest first.
     pub async fn list(&self) -> anyhow::Result<Vec<ReplayRecord>> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut stream = self.store.keys().await.context("cannot list replays")?;
-        while let Some(key) = stream.next().await {
-            keys.push(key?);
-        }
-        let mut records = Vec::new();
-        for key in keys {
-            if let Some(record) = self.get(&key).await? {
-                records.push(record);
-            }
-        }
+        let mut records = self.0.list().await?;
         records.sort_by_key(|record| record.started_at);
         Ok(records)
     }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::surface::Surface;
+use super::surface::{FieldSurface, MetricSurface, Surface};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,206 +25,171 @@ pub struct Finding {
 
 /// Everything that changed from `old` to `new`, breaking findings first.
 pub fn compare(old: &Surface, new: &Surface) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut add = |impact, rule, subject: String, message: String| {
-        findings.push(Finding {
+    let mut findings = Findings(Vec::new());
+    findings.envelope(old, new);
+    for (name, before) in &old.fields {
+        match new.fields.get(name) {
+            Some(after) => findings.field(name, before, after),
+            None => findings.breaking("contract::field-removed", name, format!("field `{name}` was removed")),
+        }
+    }
+    for (name, after) in new.fields.iter().filter(|(name, _)| !old.fields.contains_key(*name)) {
+        if after.required {
+            let message = format!("new field `{name}` is required: existing producers do not send it");
+            findings.breaking("contract::required-field-added", name, message);
+        } else {
+            findings.additive(
+                "contract::field-added",
+                name,
+                format!("optional field `{name}` was added"),
+            );
+        }
+    }
+    findings.sites(old, new);
+    findings.metrics(old, new);
+    let mut findings = findings.0;
+    findings.sort_by(|a, b| (a.impact, a.rule, &a.subject).cmp(&(b.impact, b.rule, &b.subject)));
+    findings
+}
+
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, impact: Impact, rule: &'static str, subject: &str, message: String) {
+        self.0.push(Finding {
             impact,
             rule,
-            subject,
+            subject: subject.to_string(),
             message,
-        })
-    };
+        });
+    }
 
-    if old.subject_layout != new.subject_layout {
-        add(
-            Impact::Breaking,
-            "contract::subject-layout-changed",
-            "subject".into(),
-            format!(
+    fn breaking(&mut self, rule: &'static str, subject: &str, message: String) {
+        self.add(Impact::Breaking, rule, subject, message);
+    }
+
+    fn additive(&mut self, rule: &'static str, subject: &str, message: String) {
+        self.add(Impact::Additive, rule, subject, message);
+    }
+
+    /// The subject layout and the event identity.
+    fn envelope(&mut self, old: &Surface, new: &Surface) {
+        if old.subject_layout != new.subject_layout {
+            let message = format!(
                 "subject layout changed from `{}` to `{}`",
                 old.subject_layout, new.subject_layout
-            ),
-        );
-    }
-    if old.identity != new.identity {
-        add(
-            Impact::Breaking,
-            "contract::identity-changed",
-            "identity".into(),
-            format!(
-                "event identity changed from ({}) to ({})",
-                old.identity.join(", "),
-                new.identity.join(", ")
-            ),
-        );
-    }
-    for (name, before) in &old.fields {
-        let Some(after) = new.fields.get(name) else {
-            add(
-                Impact::Breaking,
-                "contract::field-removed",
-                name.clone(),
-                format!("field `{name}` was removed"),
             );
-            continue;
-        };
+            self.breaking("contract::subject-layout-changed", "subject", message);
+        }
+        if old.identity != new.identity {
+            let (before, after) = (old.identity.join(", "), new.identity.join(", "));
+            let message = format!("event identity changed from ({before}) to ({after})");
+            self.breaking("contract::identity-changed", "identity", message);
+        }
+    }
+
+    /// One field present in both versions.
+    fn field(&mut self, name: &str, before: &FieldSurface, after: &FieldSurface) {
         if before.type_name != after.type_name {
-            add(
-                Impact::Breaking,
-                "contract::type-changed",
-                name.clone(),
-                format!(
-                    "field `{name}` changed type from {} to {}",
-                    before.type_name, after.type_name
-                ),
+            let message = format!(
+                "field `{name}` changed type from {} to {}",
+                before.type_name, after.type_name
             );
+            self.breaking("contract::type-changed", name, message);
         }
         if !before.required && after.required {
-            add(
-                Impact::Breaking,
-                "contract::became-required",
-                name.clone(),
-                format!("field `{name}` changed from optional to required"),
-            );
+            let message = format!("field `{name}` changed from optional to required");
+            self.breaking("contract::became-required", name, message);
         }
         if before.required && !after.required {
-            add(
-                Impact::Additive,
+            self.additive(
                 "contract::became-optional",
-                name.clone(),
+                name,
                 format!("field `{name}` is now optional"),
             );
         }
         match (&before.allowed, &after.allowed) {
             (Some(old_values), Some(new_values)) => {
                 for removed in old_values.difference(new_values) {
-                    add(
-                        Impact::Breaking,
-                        "contract::enum-value-removed",
-                        name.clone(),
-                        format!("value `{removed}` of field `{name}` was removed"),
-                    );
+                    let message = format!("value `{removed}` of field `{name}` was removed");
+                    self.breaking("contract::enum-value-removed", name, message);
                 }
                 for added in new_values.difference(old_values) {
-                    add(
-                        Impact::Additive,
-                        "contract::enum-value-added",
-                        name.clone(),
-                        format!("value `{added}` of field `{name}` was added"),
-                    );
+                    let message = format!("value `{added}` of field `{name}` was added");
+                    self.additive("contract::enum-value-added", name, message);
                 }
             }
-            (None, Some(_)) => add(
-                Impact::Breaking,
-                "contract::enum-added",
-                name.clone(),
-                format!("field `{name}` is now restricted to a list of values"),
-            ),
-            (Some(_), None) => add(
-                Impact::Additive,
-                "contract::enum-removed",
-                name.clone(),
-                format!("field `{name}` is no longer restricted to a list of values"),
-            ),
+            (None, Some(_)) => {
+                let message = format!("field `{name}` is now restricted to a list of values");
+                self.breaking("contract::enum-added", name, message);
+            }
+            (Some(_), None) => {
+                let message = format!("field `{name}` is no longer restricted to a list of values");
+                self.additive("contract::enum-removed", name, message);
+            }
             (None, None) => {}
         }
     }
-    for (name, after) in &new.fields {
-        if !old.fields.contains_key(name) {
-            if after.required {
-                add(
-                    Impact::Breaking,
-                    "contract::required-field-added",
-                    name.clone(),
-                    format!("new field `{name}` is required: existing producers do not send it"),
-                );
-            } else {
-                add(
-                    Impact::Additive,
-                    "contract::field-added",
-                    name.clone(),
-                    format!("optional field `{name}` was added"),
-                );
-            }
+
+    fn sites(&mut self, old: &Surface, new: &Surface) {
+        for site in old.sites.difference(&new.sites) {
+            let message = format!("site `{site}` was removed: its devices' events would be rejected");
+            self.breaking("contract::enum-value-removed", "site", message);
+        }
+        for site in new.sites.difference(&old.sites) {
+            self.additive("contract::enum-value-added", "site", format!("site `{site}` was added"));
         }
     }
-    for site in old.sites.difference(&new.sites) {
-        add(
-            Impact::Breaking,
-            "contract::enum-value-removed",
-            "site".into(),
-            format!("site `{site}` was removed: its devices' events would be rejected"),
-        );
+
+    fn metrics(&mut self, old: &Surface, new: &Surface) {
+        for (key, before) in &old.metrics {
+            let subject = format!("{}.{}", key.0, key.1);
+            match new.metrics.get(key) {
+                Some(after) => self.metric(&subject, before, after),
+                None => {
+                    let message = format!("metric `{subject}` was removed: its events would be rejected");
+                    self.breaking("contract::enum-value-removed", &subject, message);
+                }
+            }
+        }
+        for key in new.metrics.keys().filter(|key| !old.metrics.contains_key(*key)) {
+            let subject = format!("{}.{}", key.0, key.1);
+            let message = format!("metric `{subject}` was added");
+            self.additive("contract::enum-value-added", &subject, message);
+        }
     }
-    for site in new.sites.difference(&old.sites) {
-        add(
-            Impact::Additive,
-            "contract::enum-value-added",
-            "site".into(),
-            format!("site `{site}` was added"),
-        );
-    }
-    for (key, before) in &old.metrics {
-        let subject = format!("{}.{}", key.0, key.1);
-        let Some(after) = new.metrics.get(key) else {
-            add(
-                Impact::Breaking,
-                "contract::enum-value-removed",
-                subject.clone(),
-                format!("metric `{subject}` was removed: its events would be rejected"),
-            );
-            continue;
-        };
+
+    /// One metric present in both versions: its value type and its valid range.
+    fn metric(&mut self, subject: &str, before: &MetricSurface, after: &MetricSurface) {
         if before.value_type != after.value_type {
             let impact = if after.value_type == "integer" {
                 Impact::Breaking
             } else {
                 Impact::Additive
             };
-            add(
-                impact,
-                "contract::type-changed",
-                subject.clone(),
-                format!(
-                    "value of `{subject}` changed from {} to {}",
-                    before.value_type, after.value_type
-                ),
+            let message = format!(
+                "value of `{subject}` changed from {} to {}",
+                before.value_type, after.value_type
             );
+            self.add(impact, "contract::type-changed", subject, message);
         }
+        let range = |m: &MetricSurface| format!("[{}, {}]", m.min, m.max);
         if after.min > before.min || after.max < before.max {
-            add(
-                Impact::Breaking,
-                "contract::range-narrowed",
-                subject.clone(),
-                format!(
-                    "valid range of `{subject}` narrowed from [{}, {}] to [{}, {}]",
-                    before.min, before.max, after.min, after.max
-                ),
+            let message = format!(
+                "valid range of `{subject}` narrowed from {} to {}",
+                range(before),
+                range(after)
             );
+            self.breaking("contract::range-narrowed", subject, message);
         } else if after.min < before.min || after.max > before.max {
-            add(
-                Impact::Additive,
-                "contract::range-widened",
-                subject.clone(),
-                format!(
-                    "valid range of `{subject}` widened from [{}, {}] to [{}, {}]",
-                    before.min, before.max, after.min, after.max
-                ),
+            let message = format!(
+                "valid range of `{subject}` widened from {} to {}",
+                range(before),
+                range(after)
             );
+            self.additive("contract::range-widened", subject, message);
         }
     }
-    for key in new.metrics.keys() {
-        if !old.metrics.contains_key(key) {
-            add(
-                Impact::Additive,
-                "contract::enum-value-added",
-                format!("{}.{}", key.0, key.1),
-                format!("metric `{}.{}` was added", key.0, key.1),
-            );
-        }
-    }
-    findings.sort_by(|a, b| (a.impact, a.rule, &a.subject).cmp(&(b.impact, b.rule, &b.subject)));
-    findings
 }
 
 #[cfg(test)]

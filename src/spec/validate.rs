@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::diagnostic::{Diagnostic, Severity};
 use super::duration::Duration;
 use super::load::LoadedSpec;
-use super::model::{API_VERSION, Bounds, FieldType, Gateway, Metric, Spec};
+use super::model::{API_VERSION, Anomaly, Bounds, FieldType, Gateway, Metric, Spec, Window};
 use super::names::Ident;
 use super::names::aggregate_name;
 use crate::spec::event::{ENVELOPE_FIELDS, GENERATED_COLUMNS};
@@ -220,6 +220,16 @@ impl Checker<'_> {
                 "write the smallest possible reading as min",
             );
         }
+        self.thresholds(base, metric);
+        self.windows(base, &metric.windows);
+        if let Some(anomaly) = &metric.anomaly {
+            self.anomaly(&format!("{base}.anomaly"), anomaly);
+        }
+    }
+
+    /// Each level's bounds inside the range and in order; warning before critical.
+    fn thresholds(&mut self, base: &str, metric: &Metric) {
+        let range = metric.range;
         let warning = metric.thresholds.warning;
         let critical = metric.thresholds.critical;
         for (level, bounds) in [("warning", warning), ("critical", critical)] {
@@ -260,8 +270,12 @@ impl Checker<'_> {
         if let (Some(w), Some(c)) = (warning, critical) {
             self.threshold_order(base, w, c);
         }
+    }
+
+    /// Window sizes and hops RisingWave's TUMBLE and HOP accept, each window once.
+    fn windows(&mut self, base: &str, windows: &[Window]) {
         let mut seen_windows = Vec::new();
-        for (k, window) in metric.windows.iter().enumerate() {
+        for (k, window) in windows.iter().enumerate() {
             let path = format!("{base}.windows[{k}]");
             if window.size < Duration::from_secs(1) {
                 self.error(
@@ -295,51 +309,60 @@ impl Checker<'_> {
             }
             seen_windows.push(*window);
         }
-        if let Some(anomaly) = &metric.anomaly {
-            let path = format!("{base}.anomaly");
-            match (anomaly.previous, anomaly.window) {
-                (Some(_), Some(_)) | (None, None) => self.error_help(
-                    "spec::anomaly-baseline",
-                    path.clone(),
-                    "anomaly detection needs exactly one baseline: `previous` (readings) or `window` (time)",
-                    "e.g. `previous: 60` or `window: 10m`",
-                ),
-                (Some(previous), None) => {
-                    if previous < 2 {
-                        self.error(
-                            "spec::anomaly-baseline",
-                            format!("{path}.previous"),
-                            "a baseline needs at least 2 previous readings",
-                        );
-                    } else if anomaly.min_samples > previous {
-                        self.error_help("spec::anomaly-baseline", format!("{path}.min_samples"), format!("min_samples {} exceeds the baseline of {previous} readings, so no anomaly could ever fire", anomaly.min_samples), "lower min_samples or raise previous");
-                    }
+    }
+
+    /// Exactly one baseline, enough samples for a standard deviation, a positive k.
+    fn anomaly(&mut self, path: &str, anomaly: &Anomaly) {
+        match (anomaly.previous, anomaly.window) {
+            (Some(_), Some(_)) | (None, None) => self.error_help(
+                "spec::anomaly-baseline",
+                path.to_string(),
+                "anomaly detection needs exactly one baseline: `previous` (readings) or `window` (time)",
+                "e.g. `previous: 60` or `window: 10m`",
+            ),
+            (Some(previous), None) => {
+                if previous < 2 {
+                    self.error(
+                        "spec::anomaly-baseline",
+                        format!("{path}.previous"),
+                        "a baseline needs at least 2 previous readings",
+                    );
+                } else if anomaly.min_samples > previous {
+                    self.error_help(
+                        "spec::anomaly-baseline",
+                        format!("{path}.min_samples"),
+                        format!(
+                            "min_samples {} exceeds the baseline of {previous} readings, so no anomaly could ever fire",
+                            anomaly.min_samples
+                        ),
+                        "lower min_samples or raise previous",
+                    );
                 }
-                (None, Some(window)) => {
-                    if window < Duration::from_secs(1) {
-                        self.error(
-                            "spec::anomaly-baseline",
-                            format!("{path}.window"),
-                            "the baseline window must be at least 1s",
-                        );
-                    }
+            }
+            (None, Some(window)) => {
+                if window < Duration::from_secs(1) {
+                    self.error(
+                        "spec::anomaly-baseline",
+                        format!("{path}.window"),
+                        "the baseline window must be at least 1s",
+                    );
                 }
             }
-            if anomaly.min_samples < 2 {
-                self.error_help(
-                    "spec::anomaly-baseline",
-                    format!("{path}.min_samples"),
-                    "min_samples must be at least 2",
-                    "a standard deviation needs two readings",
-                );
-            }
-            if !(anomaly.k.is_finite() && anomaly.k > 0.0) {
-                self.error(
-                    "spec::anomaly-k",
-                    format!("{path}.k"),
-                    format!("k must be a positive number, got {}", anomaly.k),
-                );
-            }
+        }
+        if anomaly.min_samples < 2 {
+            self.error_help(
+                "spec::anomaly-baseline",
+                format!("{path}.min_samples"),
+                "min_samples must be at least 2",
+                "a standard deviation needs two readings",
+            );
+        }
+        if !(anomaly.k.is_finite() && anomaly.k > 0.0) {
+            self.error(
+                "spec::anomaly-k",
+                format!("{path}.k"),
+                format!("k must be a positive number, got {}", anomaly.k),
+            );
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::load::did_you_mean;
 use super::model::{ConnectMode, Spec};
-use super::streams::StreamRole;
+use super::streams::{StreamConfig, StreamRole};
 use super::subjects::{TelemetrySubject, check_subject, subjects_overlap};
 use super::validate::Checker;
 use crate::reference;
@@ -73,76 +73,112 @@ impl Checker<'_> {
     pub(super) fn streams(&mut self, spec: &Spec) {
         let streams = spec.streams();
         for stream in &streams {
-            let base = format!("nats.streams.{}", stream.role.key());
-            if let Err(why) = stream.name.check() {
-                self.error(
-                    "spec::invalid-name",
-                    format!("{base}.name"),
-                    format!("invalid stream name: {why}"),
-                );
-            }
-            for (k, subject) in stream.subjects.iter().enumerate() {
-                if let Err(why) = check_subject(subject, true) {
-                    self.error("spec::invalid-subject", format!("{base}.subjects[{k}]"), why);
+            self.stream(stream);
+        }
+        self.telemetry_stream(spec, &streams[0]);
+        self.unique(
+            "stream name",
+            streams
+                .iter()
+                .map(|s| (format!("nats.streams.{}.name", s.role.key()), s.name.as_str())),
+        );
+        self.stream_overlaps(spec, &streams);
+    }
+
+    /// NATS refuses two streams whose subjects overlap.
+    fn stream_overlaps(&mut self, spec: &Spec, streams: &[StreamConfig]) {
+        for (i, a) in streams.iter().enumerate() {
+            for b in &streams[i + 1..] {
+                for subject_a in &a.subjects {
+                    for subject_b in &b.subjects {
+                        if subjects_overlap(subject_a, subject_b) {
+                            self.error_help(
+                                "spec::subject-overlap",
+                                format!("nats.streams.{}.subjects", b.role.key()),
+                                format!("`{subject_b}` ({} stream) overlaps `{subject_a}` ({} stream)", b.role.key(), a.role.key()),
+                                format!("NATS refuses streams with overlapping subjects; give each stream its own root, e.g. `{}.>`", spec.subject_root(b.role)),
+                            );
+                        }
+                    }
                 }
             }
-            if stream.subjects.is_empty() {
-                self.error(
-                    "spec::empty-list",
-                    format!("{base}.subjects"),
-                    "a stream needs at least one subject",
-                );
-            }
-            if !(1..=5).contains(&stream.replicas) {
-                self.error(
-                    "spec::invalid-replicas",
-                    format!("{base}.replicas"),
-                    format!("replicas must be 1 to 5, got {}", stream.replicas),
-                );
-            }
-            if stream.max_bytes < -1 || stream.max_bytes == 0 {
-                self.error_help(
-                    "spec::invalid-limit",
-                    format!("{base}.max_bytes"),
-                    format!("max_bytes must be positive or -1 (unlimited), got {}", stream.max_bytes),
-                    "leave it out for no limit",
-                );
-            }
-            if stream.max_msgs < -1 || stream.max_msgs == 0 {
-                self.error_help(
-                    "spec::invalid-limit",
-                    format!("{base}.max_msgs"),
-                    format!("max_msgs must be positive or -1 (unlimited), got {}", stream.max_msgs),
-                    "leave it out for no limit",
-                );
-            }
-            if stream.max_age.is_zero() {
-                self.error_help(
-                    "spec::invalid-retention",
-                    format!("{base}.max_age"),
-                    "max_age must be positive: every iotctl stream is bounded by age",
-                    "e.g. `7d`",
-                );
-            } else if stream.duplicate_window > stream.max_age {
-                self.error(
-                    "spec::invalid-retention",
-                    format!("{base}.duplicate_window"),
-                    format!(
-                        "duplicate_window {} exceeds max_age {}",
-                        stream.duplicate_window, stream.max_age
-                    ),
-                );
-            }
-            if stream.duplicate_window.is_zero() {
-                self.warning(
-                    "spec::no-dedupe",
-                    format!("{base}.duplicate_window"),
-                    "duplicate_window 0 disables Nats-Msg-Id deduplication",
-                    "replays rely on it to never write an event twice",
-                );
+        }
+    }
+
+    /// One stream's name, subjects, limits and retention.
+    fn stream(&mut self, stream: &StreamConfig) {
+        let base = format!("nats.streams.{}", stream.role.key());
+        if let Err(why) = stream.name.check() {
+            self.error(
+                "spec::invalid-name",
+                format!("{base}.name"),
+                format!("invalid stream name: {why}"),
+            );
+        }
+        for (k, subject) in stream.subjects.iter().enumerate() {
+            if let Err(why) = check_subject(subject, true) {
+                self.error("spec::invalid-subject", format!("{base}.subjects[{k}]"), why);
             }
         }
-        let telemetry = &streams[0];
+        if stream.subjects.is_empty() {
+            self.error(
+                "spec::empty-list",
+                format!("{base}.subjects"),
+                "a stream needs at least one subject",
+            );
+        }
+        if !(1..=5).contains(&stream.replicas) {
+            self.error(
+                "spec::invalid-replicas",
+                format!("{base}.replicas"),
+                format!("replicas must be 1 to 5, got {}", stream.replicas),
+            );
+        }
+        if stream.max_bytes < -1 || stream.max_bytes == 0 {
+            self.error_help(
+                "spec::invalid-limit",
+                format!("{base}.max_bytes"),
+                format!("max_bytes must be positive or -1 (unlimited), got {}", stream.max_bytes),
+                "leave it out for no limit",
+            );
+        }
+        if stream.max_msgs < -1 || stream.max_msgs == 0 {
+            self.error_help(
+                "spec::invalid-limit",
+                format!("{base}.max_msgs"),
+                format!("max_msgs must be positive or -1 (unlimited), got {}", stream.max_msgs),
+                "leave it out for no limit",
+            );
+        }
+        if stream.max_age.is_zero() {
+            self.error_help(
+                "spec::invalid-retention",
+                format!("{base}.max_age"),
+                "max_age must be positive: every iotctl stream is bounded by age",
+                "e.g. `7d`",
+            );
+        } else if stream.duplicate_window > stream.max_age {
+            self.error(
+                "spec::invalid-retention",
+                format!("{base}.duplicate_window"),
+                format!(
+                    "duplicate_window {} exceeds max_age {}",
+                    stream.duplicate_window, stream.max_age
+                ),
+            );
+        }
+        if stream.duplicate_window.is_zero() {
+            self.warning(
+                "spec::no-dedupe",
+                format!("{base}.duplicate_window"),
+                "duplicate_window 0 disables Nats-Msg-Id deduplication",
+                "replays rely on it to never write an event twice",
+            );
+        }
+    }
+
+    /// The telemetry stream holds the replay SLO's history and captures every device subject.
+    fn telemetry_stream(&mut self, spec: &Spec, telemetry: &StreamConfig) {
         if telemetry.max_age < spec.slo.replay_retention {
             self.error_help(
                 "spec::retention-below-slo",
@@ -163,28 +199,6 @@ impl Checker<'_> {
                 format!("telemetry subjects do not capture `{}`", layout.pattern()),
                 format!("use `{}.>`", spec.nats.subject_prefix),
             );
-        }
-        self.unique(
-            "stream name",
-            streams
-                .iter()
-                .map(|s| (format!("nats.streams.{}.name", s.role.key()), s.name.as_str())),
-        );
-        for (i, a) in streams.iter().enumerate() {
-            for b in &streams[i + 1..] {
-                for subject_a in &a.subjects {
-                    for subject_b in &b.subjects {
-                        if subjects_overlap(subject_a, subject_b) {
-                            self.error_help(
-                                "spec::subject-overlap",
-                                format!("nats.streams.{}.subjects", b.role.key()),
-                                format!("`{subject_b}` ({} stream) overlaps `{subject_a}` ({} stream)", b.role.key(), a.role.key()),
-                                format!("NATS refuses streams with overlapping subjects; give each stream its own root, e.g. `{}.>`", spec.subject_root(b.role)),
-                            );
-                        }
-                    }
-                }
-            }
         }
     }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Change;
 use crate::quoting::sql::ident_of as q;
 use crate::spec::Spec;
-use crate::spec::event::{event_fields, identity_columns};
+use crate::spec::event::{EventField, event_fields, identity_columns};
 
 /// A column as `information_schema.columns` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,7 +63,6 @@ pub fn create_fixed_table(spec: &Spec, exists: bool, create_ddl: &str) -> Option
 pub fn diff(spec: &Spec, observed: Option<&ObservedTable>, create_ddl: &str) -> Vec<Change> {
     let schema = spec.warehouse.schema.as_str();
     let table_name = spec.warehouse.raw_table.as_str();
-    let table = format!("{}.{}", q(schema), q(table_name));
     let label = format!("{schema}.{table_name}");
     let Some(observed) = observed else {
         return vec![Change::ApplyWarehouseDdl {
@@ -76,91 +75,115 @@ pub fn diff(spec: &Spec, observed: Option<&ObservedTable>, create_ddl: &str) -> 
             data_loss: None,
         }];
     };
-    let mut statements = Vec::new();
-    let mut notes = Vec::new();
-    let mut losses = Vec::new();
+    let mut alter = Alter {
+        table: format!("{}.{}", q(schema), q(table_name)),
+        rows: observed.rows,
+        statements: Vec::new(),
+        notes: Vec::new(),
+        losses: Vec::new(),
+    };
+    let identity = identity_columns(spec);
     let fields = event_fields(spec);
     for field in &fields {
-        let want_type = catalog_type(field.postgres_type());
         match observed.columns.iter().find(|c| c.name == field.name) {
-            None => {
-                // Added as nullable: existing rows have no value. NOT NULL follows once backfilled.
-                statements.push(format!(
-                    "ALTER TABLE {table} ADD COLUMN {} {}",
-                    q(&field.name),
-                    field.postgres_type()
-                ));
-                notes.push(format!("add column {}", field.name));
-            }
-            Some(have) => {
-                if have.data_type != want_type {
-                    statements.push(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {} TYPE {} USING {}::{}",
-                        q(&field.name),
-                        field.postgres_type(),
-                        q(&field.name),
-                        field.postgres_type()
-                    ));
-                    notes.push(format!("column {}: {} → {want_type}", field.name, have.data_type));
-                    if !widens(&have.data_type, want_type) {
-                        losses.push(format!(
-                            "column {} narrows from {} to {want_type} over {} rows",
-                            field.name, have.data_type, observed.rows
-                        ));
-                    }
-                }
-                if field.required && !have.not_null {
-                    statements.push(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {} SET NOT NULL",
-                        q(&field.name)
-                    ));
-                    notes.push(format!("column {} becomes NOT NULL", field.name));
-                } else if !field.required && have.not_null && !identity_columns(spec).contains(&field.name.as_str()) {
-                    statements.push(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL",
-                        q(&field.name)
-                    ));
-                    notes.push(format!("column {} becomes nullable", field.name));
-                }
-            }
+            // Added as nullable: existing rows have no value. NOT NULL follows once backfilled.
+            None => alter.push(
+                format!("ADD COLUMN {} {}", q(&field.name), field.postgres_type()),
+                format!("add column {}", field.name),
+            ),
+            Some(have) => alter.column(field, have, identity.contains(&field.name.as_str())),
         }
     }
-    for column in &observed.columns {
-        if !fields.iter().any(|f| f.name == column.name) {
-            statements.push(format!("ALTER TABLE {table} DROP COLUMN {}", q(&column.name)));
-            notes.push(format!("drop column {}", column.name));
-            losses.push(format!(
-                "column {} and its values in {} rows",
-                column.name, observed.rows
-            ));
-        }
-    }
-    let identity: Vec<String> = identity_columns(spec).iter().map(|c| c.to_string()).collect();
-    if observed.primary_key != identity {
-        let constraint = q(&format!("{table_name}_pkey"));
-        if !observed.primary_key.is_empty() {
-            statements.push(format!("ALTER TABLE {table} DROP CONSTRAINT {constraint}"));
-        }
-        statements.push(format!(
-            "ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({})",
-            identity.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+    for column in observed
+        .columns
+        .iter()
+        .filter(|c| !fields.iter().any(|f| f.name == c.name))
+    {
+        alter.push(
+            format!("DROP COLUMN {}", q(&column.name)),
+            format!("drop column {}", column.name),
+        );
+        alter.losses.push(format!(
+            "column {} and its values in {} rows",
+            column.name, observed.rows
         ));
-        notes.push(format!(
-            "primary key ({}) → ({})",
-            observed.primary_key.join(", "),
-            identity.join(", ")
-        ));
-        losses.push("the event identity changes: rows that were distinct may now collide".to_string());
     }
-    if statements.is_empty() {
+    alter.primary_key(table_name, &observed.primary_key, &identity);
+    if alter.statements.is_empty() {
         return Vec::new();
     }
     vec![Change::ApplyWarehouseDdl {
         table: label.clone(),
-        statements,
-        summary: format!("alter table {label} ({})", notes.join(", ")),
-        data_loss: (!losses.is_empty()).then(|| losses.join("; ")),
+        statements: alter.statements,
+        summary: format!("alter table {label} ({})", alter.notes.join(", ")),
+        data_loss: (!alter.losses.is_empty()).then(|| alter.losses.join("; ")),
     }]
+}
+
+/// The ALTER TABLE statements a diff collects, what each does, and what each would lose.
+struct Alter {
+    table: String,
+    rows: i64,
+    statements: Vec<String>,
+    notes: Vec<String>,
+    losses: Vec<String>,
+}
+
+impl Alter {
+    fn push(&mut self, action: String, note: String) {
+        self.statements.push(format!("ALTER TABLE {} {action}", self.table));
+        self.notes.push(note);
+    }
+
+    /// A column both sides have: its type and its nullability.
+    fn column(&mut self, field: &EventField, have: &ObservedColumn, in_identity: bool) {
+        let (name, want_type) = (q(&field.name), catalog_type(field.postgres_type()));
+        if have.data_type != want_type {
+            let pg_type = field.postgres_type();
+            let note = format!("column {}: {} → {want_type}", field.name, have.data_type);
+            self.push(
+                format!("ALTER COLUMN {name} TYPE {pg_type} USING {name}::{pg_type}"),
+                note,
+            );
+            if !widens(&have.data_type, want_type) {
+                let loss = format!(
+                    "column {} narrows from {} to {want_type} over {} rows",
+                    field.name, have.data_type, self.rows
+                );
+                self.losses.push(loss);
+            }
+        }
+        if field.required && !have.not_null {
+            self.push(
+                format!("ALTER COLUMN {name} SET NOT NULL"),
+                format!("column {} becomes NOT NULL", field.name),
+            );
+        } else if !field.required && have.not_null && !in_identity {
+            self.push(
+                format!("ALTER COLUMN {name} DROP NOT NULL"),
+                format!("column {} becomes nullable", field.name),
+            );
+        }
+    }
+
+    /// The primary key is the event identity.
+    fn primary_key(&mut self, table_name: &str, have: &[String], identity: &[&str]) {
+        if have.iter().map(String::as_str).eq(identity.iter().copied()) {
+            return;
+        }
+        let constraint = q(&format!("{table_name}_pkey"));
+        if !have.is_empty() {
+            self.statements
+                .push(format!("ALTER TABLE {} DROP CONSTRAINT {constraint}", self.table));
+        }
+        let columns = identity.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+        self.push(
+            format!("ADD CONSTRAINT {constraint} PRIMARY KEY ({columns})"),
+            format!("primary key ({}) → ({})", have.join(", "), identity.join(", ")),
+        );
+        self.losses
+            .push("the event identity changes: rows that were distinct may now collide".to_string());
+    }
 }
 
 #[cfg(test)]

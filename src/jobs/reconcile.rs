@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::backend::duckdb::DuckDb;
 use crate::backend::nats::Nats;
 use crate::backend::nats::ordered_read::{self, OrderedRead};
+use crate::backend::nats::source_read::ReadRetries;
 use crate::reconcile::LegGroups;
 use crate::reconcile::queries::{DayColumn, batch_sql, parse_rows, stream_sql};
 use crate::reconcile::raw::RawAggregator;
@@ -75,7 +76,7 @@ pub async fn read_raw(
         progress(0, 0);
         return Ok(aggregator);
     }
-    let mut read_order = OrderedRead::start(
+    let read_order = OrderedRead::start(
         nats.client.clone(),
         stream,
         subject_filter,
@@ -84,7 +85,7 @@ pub async fn read_raw(
     )
     .await
     .context("cannot start reading the telemetry stream")?;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<(async_nats::Subject, bytes::Bytes, i64)>>(16);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(16);
     let worker = tokio::task::spawn_blocking(move || {
         while let Some(batch) = receiver.blocking_recv() {
             for (subject, payload, published_ms) in batch {
@@ -93,26 +94,37 @@ pub async fn read_raw(
         }
         aggregator
     });
+    let read = pump(read_order, &sender, (end, total), progress).await?;
+    drop(sender);
+    let aggregator = worker.await.context("the aggregating thread failed")?;
+    progress(read, total);
+    Ok(aggregator)
+}
+
+/// Messages handed to the aggregating thread at a time: subject, payload, published (ms).
+type Batch = Vec<(async_nats::Subject, bytes::Bytes, i64)>;
+
+/// Reads up to sequence `end` (at most `total` messages) in batches to `sender`; returns how
+/// many were read.
+async fn pump(
+    mut read_order: OrderedRead,
+    sender: &tokio::sync::mpsc::Sender<Batch>,
+    (end, total): (u64, u64),
+    progress: RawProgress<'_>,
+) -> anyhow::Result<u64> {
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_report = Instant::now();
-    let mut errors_since: Option<Instant> = None;
+    let mut retries = ReadRetries::new(StdDuration::from_secs(60));
     let mut read = 0u64;
     loop {
         let delivery = match read_order.next().await {
-            Ok(delivery) => {
-                errors_since = None;
-                delivery
-            }
+            Ok(delivery) => delivery,
             Err(e) => {
-                // The next call recreates the consumer after the last message read.
-                let first = *errors_since.get_or_insert_with(Instant::now);
-                if first.elapsed() > StdDuration::from_secs(60) {
-                    return Err(e.context("reading the telemetry stream kept failing for a minute"));
-                }
-                tokio::time::sleep(StdDuration::from_millis(100)).await;
+                retries.failed(e).await?;
                 continue;
             }
         };
+        retries.succeeded();
         let (sequence, pending) = (delivery.stream_sequence, delivery.pending);
         if sequence > end {
             break;
@@ -139,10 +151,7 @@ pub async fn read_raw(
     if !batch.is_empty() {
         sender.send(batch).await.context("the aggregating thread stopped")?;
     }
-    drop(sender);
-    let aggregator = worker.await.context("the aggregating thread failed")?;
-    progress(read, total);
-    Ok(aggregator)
+    Ok(read)
 }
 
 /// Rows of the SQLMesh daily device model for the days.

@@ -100,3 +100,35 @@ pub async fn count_from(
     let _ = stream.delete_consumer(&name).await;
     Ok((pending, start_sequence))
 }
+
+/// Read errors in a row: the next read recreates the consumer after the last message
+/// delivered, so a reader retries for a while (server restarts, reconnects) before giving up.
+pub struct ReadRetries {
+    failing_since: Option<std::time::Instant>,
+    give_up_after: StdDuration,
+}
+
+impl ReadRetries {
+    pub fn new(give_up_after: StdDuration) -> ReadRetries {
+        ReadRetries {
+            failing_since: None,
+            give_up_after,
+        }
+    }
+
+    /// A read succeeded: the next error starts a new count.
+    pub fn succeeded(&mut self) {
+        self.failing_since = None;
+    }
+
+    /// A read failed: waits a moment, or gives up with the error once failing too long.
+    pub async fn failed(&mut self, error: anyhow::Error) -> anyhow::Result<()> {
+        let first = *self.failing_since.get_or_insert_with(std::time::Instant::now);
+        if first.elapsed() > self.give_up_after {
+            let seconds = self.give_up_after.as_secs();
+            return Err(error.context(format!("reading the telemetry stream kept failing for {seconds} s")));
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        Ok(())
+    }
+}

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::backend::nats::ordered_read::Delivery;
 use crate::backend::nats::publish_window::{Publish, PublishWindow, Settled};
-use crate::backend::nats::source_read::{SourceRead, count_from};
+use crate::backend::nats::source_read::{ReadRetries, SourceRead, count_from};
 use crate::contract::classify::{Verdict, classify};
 use crate::contract::fast::FastContract;
 use crate::contract::flat::EventFields;
@@ -247,7 +247,7 @@ impl<'r, 'j> RunState<'r, 'j> {
     ) -> anyhow::Result<bool> {
         tokio::pin!(stop);
         let until_nanos = self.record.until.map(OffsetDateTime::unix_timestamp_nanos);
-        let mut errors_since: Option<Instant> = None;
+        let mut retries = ReadRetries::new(StdDuration::from_secs(120));
         let interrupted = loop {
             let next = tokio::select! {
                 biased;
@@ -258,16 +258,11 @@ impl<'r, 'j> RunState<'r, 'j> {
                 Ok(Some(message)) => message,
                 Ok(None) => break false,
                 Err(e) => {
-                    // The next read recreates the consumer after the last message delivered.
-                    let first = *errors_since.get_or_insert_with(Instant::now);
-                    if first.elapsed() > StdDuration::from_secs(120) {
-                        return Err(e.context("reading the telemetry stream kept failing for 2 minutes"));
-                    }
-                    tokio::time::sleep(StdDuration::from_millis(100)).await;
+                    retries.failed(e).await?;
                     continue;
                 }
             };
-            errors_since = None;
+            retries.succeeded();
             let (sequence, pending) = (message.stream_sequence, message.pending);
             if sequence > self.record.end_sequence || until_nanos.is_some_and(|u| message.published_nanos > u) {
                 break false;

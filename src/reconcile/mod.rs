@@ -178,76 +178,32 @@ pub fn compare(left_leg: Leg, left: &LegGroups, right_leg: Leg, right: &LegGroup
         days_missing_right: Vec::new(),
         mismatches: Vec::new(),
     };
-    let push = |report: &mut PairReport, key: &GroupKey, device_type: &str, difference: Difference| {
-        report.mismatches.push(Mismatch {
-            key: key.clone(),
-            device_type: device_type.to_string(),
-            difference,
-        });
-    };
     for (key, l) in &left.groups {
         report.groups += 1;
-        let Some(r) = right.groups.get(key) else {
-            report.missing_right += 1;
-            push(
-                &mut report,
-                key,
-                &l.device_type,
-                Difference::MissingRight {
-                    left_count: l.stats.count,
-                },
-            );
-            continue;
+        let difference = match right.groups.get(key) {
+            None => Some(Difference::MissingRight {
+                left_count: l.stats.count,
+            }),
+            Some(r) => difference(l.stats, r.stats, tolerance),
         };
-        let (a, b) = (l.stats, r.stats);
-        if a.count != b.count {
-            report.count_differs += 1;
-            push(
-                &mut report,
-                key,
-                &l.device_type,
-                Difference::Count {
-                    left: a.count,
-                    right: b.count,
-                },
-            );
-            continue;
-        }
-        let drift = [("min", a.min, b.min), ("max", a.max, b.max), ("avg", a.avg, b.avg)]
-            .into_iter()
-            .filter(|(_, x, y)| relative(*x, *y) > tolerance)
-            .max_by(|x, y| relative(x.1, x.2).total_cmp(&relative(y.1, y.2)));
-        match drift {
-            Some((field, left, right)) => {
-                report.value_drift += 1;
-                push(
-                    &mut report,
-                    key,
-                    &l.device_type,
-                    Difference::Value { field, left, right },
-                );
-            }
+        match difference {
+            Some(difference) => report.push(key, &l.device_type, difference),
             None => report.matched += 1,
         }
     }
-    for (key, r) in &right.groups {
-        if !left.groups.contains_key(key) {
-            report.groups += 1;
-            report.missing_left += 1;
-            push(
-                &mut report,
-                key,
-                &r.device_type,
-                Difference::MissingLeft {
-                    right_count: r.stats.count,
-                },
-            );
-        }
+    for (key, r) in right.groups.iter().filter(|(key, _)| !left.groups.contains_key(*key)) {
+        report.groups += 1;
+        report.push(
+            key,
+            &r.device_type,
+            Difference::MissingLeft {
+                right_count: r.stats.count,
+            },
+        );
     }
     for key in &right.duplicates {
-        report.duplicate_rows += 1;
         let device_type = right.groups.get(key).map(|g| g.device_type.clone()).unwrap_or_default();
-        push(&mut report, key, &device_type, Difference::DuplicateRow);
+        report.push(key, &device_type, Difference::DuplicateRow);
     }
     let right_days: std::collections::BTreeSet<Day> = right.groups.keys().map(|k| k.day).collect();
     let mut left_days: Vec<Day> = left.groups.keys().map(|k| k.day).collect();
@@ -260,6 +216,40 @@ pub fn compare(left_leg: Leg, left: &LegGroups, right_leg: Leg, right: &LegGroup
             .then(x.key.cmp(&y.key))
     });
     report
+}
+
+/// How two groups with the same key differ: the count exactly, else the worst of min, max and
+/// average beyond the relative tolerance; None when they agree.
+fn difference(a: Stats, b: Stats, tolerance: f64) -> Option<Difference> {
+    if a.count != b.count {
+        return Some(Difference::Count {
+            left: a.count,
+            right: b.count,
+        });
+    }
+    [("min", a.min, b.min), ("max", a.max, b.max), ("avg", a.avg, b.avg)]
+        .into_iter()
+        .filter(|(_, x, y)| relative(*x, *y) > tolerance)
+        .max_by(|x, y| relative(x.1, x.2).total_cmp(&relative(y.1, y.2)))
+        .map(|(field, left, right)| Difference::Value { field, left, right })
+}
+
+impl PairReport {
+    /// Records a mismatch and counts it under its kind.
+    fn push(&mut self, key: &GroupKey, device_type: &str, difference: Difference) {
+        match difference {
+            Difference::MissingRight { .. } => self.missing_right += 1,
+            Difference::MissingLeft { .. } => self.missing_left += 1,
+            Difference::Count { .. } => self.count_differs += 1,
+            Difference::Value { .. } => self.value_drift += 1,
+            Difference::DuplicateRow => self.duplicate_rows += 1,
+        }
+        self.mismatches.push(Mismatch {
+            key: key.clone(),
+            device_type: device_type.to_string(),
+            difference,
+        });
+    }
 }
 
 /// The days a reconcile covers, split into those closed (comparable) and those still open.

@@ -62,8 +62,23 @@ pub struct Settings {
     pub lock_timeout: std::time::Duration,
 }
 
+/// Every read of the environment is in this file: settings, and the secrets RisingWave is
+/// handed (`secret_value`).
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A secret's value: from `$ENV`, or from the file named by `$ENV_FILE` (for mounted secrets).
+pub fn secret_value(env: &str) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var(env) {
+        return Ok(value);
+    }
+    if let Ok(path) = std::env::var(format!("{env}_FILE")) {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read ${env}_FILE (`{path}`): {e}"))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    anyhow::bail!("set ${env} or ${env}_FILE")
 }
 
 impl Settings {
@@ -275,6 +290,21 @@ mod tests {
 
     /// SQLMesh reaches the warehouse iotctl uses: every part of the URL, sslmode included,
     /// becomes a variable the rendered config reads; the password under the spec's name.
+    #[test]
+    fn secrets_come_from_env_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-file\n").unwrap();
+        // SAFETY: these variable names belong to this test alone; no other thread reads them.
+        unsafe {
+            std::env::set_var("IOTCTL_TEST_SECRET_A", "from-env");
+            std::env::set_var("IOTCTL_TEST_SECRET_B_FILE", &file);
+        }
+        assert_eq!(secret_value("IOTCTL_TEST_SECRET_A").unwrap(), "from-env");
+        assert_eq!(secret_value("IOTCTL_TEST_SECRET_B").unwrap(), "from-file");
+        assert!(secret_value("IOTCTL_TEST_SECRET_NONE").is_err());
+    }
+
     #[test]
     fn the_warehouse_url_becomes_sqlmesh_variables() {
         let spec = factory();

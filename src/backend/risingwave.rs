@@ -39,18 +39,6 @@ fn wait_keyword(kind: RwKind) -> Option<&'static str> {
     }
 }
 
-/// A secret's value: from `$ENV`, or from the file named by `$ENV_FILE` (for mounted secrets).
-fn secret_value(env: &str) -> anyhow::Result<String> {
-    if let Ok(value) = std::env::var(env) {
-        return Ok(value);
-    }
-    if let Ok(path) = std::env::var(format!("{env}_FILE")) {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read ${env}_FILE (`{path}`)"))?;
-        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
-    }
-    bail!("set ${env} or ${env}_FILE")
-}
-
 impl RisingWave {
     pub async fn connect(url: &str, schema: &str) -> anyhow::Result<RisingWave> {
         Ok(RisingWave {
@@ -240,22 +228,7 @@ impl RisingWave {
 
     pub async fn execute(&self, change: &Change, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
         match change {
-            Change::CreateSecret { name, env } => {
-                let value = secret_value(env).with_context(|| format!("cannot create secret `{name}`"))?;
-                // The value travels only in this statement; it is never printed or logged.
-                let statement = format!(
-                    "CREATE SECRET {} WITH (backend = 'meta') AS {}",
-                    q(name)?,
-                    literal(&value).map_err(anyhow::Error::msg)?
-                );
-                self.client.batch_execute(&statement).await.map_err(|e| {
-                    anyhow::anyhow!(
-                        "failed to create secret `{name}`: {}",
-                        e.as_db_error()
-                            .map_or("server error".to_string(), |d| d.message().to_string())
-                    )
-                })?;
-            }
+            Change::CreateSecret { name, env } => self.create_secret(name, env).await,
             Change::CreateRelation { kind, name, ddl, hash } => {
                 self.run_ddl(*kind, name, ddl, progress)
                     .await
@@ -263,6 +236,7 @@ impl RisingWave {
                 if *kind != RwKind::Schema {
                     self.record(name, *kind, Some(hash)).await?;
                 }
+                Ok(())
             }
             Change::ReplaceRelation {
                 kind,
@@ -272,83 +246,91 @@ impl RisingWave {
                 strategy,
                 ..
             } => {
-                let target = self.qualified(name)?;
-                match strategy {
-                    ReplaceStrategy::SwapMaterializedView => {
-                        let staging = format!("{name}__iotctl_new");
-                        let staged = self.qualified(&staging)?;
-                        let ddl = ddl.replacen(&format!("IF NOT EXISTS {target} AS"), &format!("{staged} AS"), 1);
-                        if !ddl.contains(&staged) {
-                            bail!("cannot stage the new definition of `{name}`");
-                        }
-                        self.run_ddl(*kind, &staging, &ddl, progress)
-                            .await
-                            .with_context(|| format!("failed to build the new `{name}`"))?;
-                        self.client
-                            .batch_execute(&format!("ALTER MATERIALIZED VIEW {staged} SWAP WITH {target}"))
-                            .await
-                            .with_context(|| format!("failed to swap `{name}`"))?;
-                        self.client
-                            .batch_execute(&format!("DROP MATERIALIZED VIEW {staged}"))
-                            .await
-                            .with_context(|| format!("failed to drop the old `{name}`"))?;
-                    }
-                    ReplaceStrategy::ReplaceSink => {
-                        let ddl = ddl.replacen(
-                            &format!("CREATE SINK IF NOT EXISTS {target}"),
-                            &format!("REPLACE SINK {target}"),
-                            1,
-                        );
-                        self.client
-                            .batch_execute(&ddl)
-                            .await
-                            .with_context(|| format!("failed to replace sink `{name}`"))?;
-                    }
-                    ReplaceStrategy::DropAndCreate | ReplaceStrategy::RecreateSink => {
-                        self.client
-                            .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(*kind)))
-                            .await
-                            .with_context(|| format!("failed to drop `{name}`"))?;
-                        self.run_ddl(*kind, name, ddl, progress)
-                            .await
-                            .with_context(|| format!("failed to recreate `{name}`"))?;
-                    }
-                }
-                self.record(name, *kind, Some(hash)).await?;
+                self.replace(*kind, name, ddl, *strategy, progress).await?;
+                self.record(name, *kind, Some(hash)).await
             }
             Change::DropRelation { kind, name, .. } => {
+                let statement = format!(
+                    "DROP {} IF EXISTS {} CASCADE",
+                    kind_keyword(*kind),
+                    self.qualified(name)?
+                );
                 self.client
-                    .batch_execute(&format!(
-                        "DROP {} IF EXISTS {} CASCADE",
-                        kind_keyword(*kind),
-                        self.qualified(name)?
-                    ))
+                    .batch_execute(&statement)
                     .await
                     .with_context(|| format!("failed to drop `{name}`"))?;
-                self.record(name, *kind, None).await?;
+                self.record(name, *kind, None).await
             }
             other => bail!("not a RisingWave change: {other:?}"),
         }
-        Ok(())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::secret_value;
+    async fn create_secret(&self, name: &str, env: &str) -> anyhow::Result<()> {
+        let value = crate::settings::secret_value(env).with_context(|| format!("cannot create secret `{name}`"))?;
+        // The value travels only in this statement; it is never printed or logged.
+        let statement = format!(
+            "CREATE SECRET {} WITH (backend = 'meta') AS {}",
+            q(name)?,
+            literal(&value).map_err(anyhow::Error::msg)?
+        );
+        self.client.batch_execute(&statement).await.map_err(|e| {
+            let message = e
+                .as_db_error()
+                .map_or("server error".to_string(), |d| d.message().to_string());
+            anyhow::anyhow!("failed to create secret `{name}`: {message}")
+        })
+    }
 
-    #[test]
-    fn secrets_come_from_env_or_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("secret");
-        std::fs::write(&file, "from-file\n").unwrap();
-        // SAFETY: these variable names belong to this test alone; no other thread reads them.
-        unsafe {
-            std::env::set_var("IOTCTL_TEST_SECRET_A", "from-env");
-            std::env::set_var("IOTCTL_TEST_SECRET_B_FILE", &file);
+    /// Replaces a relation by the strategy the plan chose for it.
+    async fn replace(
+        &self,
+        kind: RwKind,
+        name: &str,
+        ddl: &str,
+        strategy: ReplaceStrategy,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> anyhow::Result<()> {
+        let target = self.qualified(name)?;
+        match strategy {
+            ReplaceStrategy::SwapMaterializedView => {
+                let staging = format!("{name}__iotctl_new");
+                let staged = self.qualified(&staging)?;
+                let ddl = ddl.replacen(&format!("IF NOT EXISTS {target} AS"), &format!("{staged} AS"), 1);
+                if !ddl.contains(&staged) {
+                    bail!("cannot stage the new definition of `{name}`");
+                }
+                self.run_ddl(kind, &staging, &ddl, progress)
+                    .await
+                    .with_context(|| format!("failed to build the new `{name}`"))?;
+                self.client
+                    .batch_execute(&format!("ALTER MATERIALIZED VIEW {staged} SWAP WITH {target}"))
+                    .await
+                    .with_context(|| format!("failed to swap `{name}`"))?;
+                self.client
+                    .batch_execute(&format!("DROP MATERIALIZED VIEW {staged}"))
+                    .await
+                    .with_context(|| format!("failed to drop the old `{name}`"))
+            }
+            ReplaceStrategy::ReplaceSink => {
+                let ddl = ddl.replacen(
+                    &format!("CREATE SINK IF NOT EXISTS {target}"),
+                    &format!("REPLACE SINK {target}"),
+                    1,
+                );
+                self.client
+                    .batch_execute(&ddl)
+                    .await
+                    .with_context(|| format!("failed to replace sink `{name}`"))
+            }
+            ReplaceStrategy::DropAndCreate | ReplaceStrategy::RecreateSink => {
+                self.client
+                    .batch_execute(&format!("DROP {} IF EXISTS {target} CASCADE", kind_keyword(kind)))
+                    .await
+                    .with_context(|| format!("failed to drop `{name}`"))?;
+                self.run_ddl(kind, name, ddl, progress)
+                    .await
+                    .with_context(|| format!("failed to recreate `{name}`"))
+            }
         }
-        assert_eq!(secret_value("IOTCTL_TEST_SECRET_A").unwrap(), "from-env");
-        assert_eq!(secret_value("IOTCTL_TEST_SECRET_B").unwrap(), "from-file");
-        assert!(secret_value("IOTCTL_TEST_SECRET_NONE").is_err());
     }
 }

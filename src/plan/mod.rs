@@ -237,20 +237,7 @@ impl Change {
                 strategy,
                 dependents,
                 ..
-            } => {
-                let how = match strategy {
-                    ReplaceStrategy::SwapMaterializedView => "create new, wait, swap, drop old",
-                    ReplaceStrategy::ReplaceSink => "REPLACE SINK, new rows only",
-                    ReplaceStrategy::RecreateSink => "drop and recreate, re-sending every row to upsert",
-                    ReplaceStrategy::DropAndCreate => "drop and recreate",
-                };
-                let then = if dependents.is_empty() {
-                    String::new()
-                } else {
-                    format!("; then recreate {}", dependents.join(", "))
-                };
-                format!("replace {} {name} (definition changed: {how}{then})", kind_label(*kind))
-            }
+            } => describe_replace(*kind, name, *strategy, dependents),
             Change::DropRelation { kind, name, .. } => {
                 format!("drop {} {name} (no longer in the spec)", kind_label(*kind))
             }
@@ -266,14 +253,7 @@ impl Change {
                 gateway,
                 changed_files,
                 prod,
-            } => {
-                let why = match (changed_files.len(), prod) {
-                    (0, false) => "no plan of it has finished there".to_string(),
-                    (0, true) => "prod runs another version of the project".to_string(),
-                    (n, _) => format!("{n} file(s) changed"),
-                };
-                format!("write {project_dir} and run sqlmesh plan on gateway {gateway} ({why})")
-            }
+            } => describe_sqlmesh_plan(project_dir, gateway, changed_files.len(), *prod),
             Change::BuildSqlmeshDays { gateway, days } => {
                 let (first, last) = sqlmesh::span(days.iter().copied()).unwrap_or_default();
                 format!(
@@ -292,6 +272,29 @@ impl Change {
             None => format!("{} {text}", self.symbol()),
         }
     }
+}
+
+fn describe_replace(kind: RwKind, name: &str, strategy: ReplaceStrategy, dependents: &[String]) -> String {
+    let how = match strategy {
+        ReplaceStrategy::SwapMaterializedView => "create new, wait, swap, drop old",
+        ReplaceStrategy::ReplaceSink => "REPLACE SINK, new rows only",
+        ReplaceStrategy::RecreateSink => "drop and recreate, re-sending every row to upsert",
+        ReplaceStrategy::DropAndCreate => "drop and recreate",
+    };
+    let then = match dependents {
+        [] => String::new(),
+        _ => format!("; then recreate {}", dependents.join(", ")),
+    };
+    format!("replace {} {name} (definition changed: {how}{then})", kind_label(kind))
+}
+
+fn describe_sqlmesh_plan(project_dir: &str, gateway: &str, changed_files: usize, prod: bool) -> String {
+    let why = match (changed_files, prod) {
+        (0, false) => "no plan of it has finished there".to_string(),
+        (0, true) => "prod runs another version of the project".to_string(),
+        (n, _) => format!("{n} file(s) changed"),
+    };
+    format!("write {project_dir} and run sqlmesh plan on gateway {gateway} ({why})")
 }
 
 fn kind_label(kind: RwKind) -> &'static str {

@@ -14,7 +14,7 @@ use crate::time::{is_rfc3339_with_zone, parse_rfc3339_ms};
 use crate::spec::Spec;
 use crate::spec::event::{ENVELOPE_FIELDS, EventField, envelope, envelope_index, event_fields};
 use crate::spec::model::{FieldType, ValueType};
-use crate::spec::subjects::TelemetrySubject;
+use crate::spec::subjects::{LAYOUT, TelemetrySubject};
 
 struct MetricRule {
     integer: bool,
@@ -259,7 +259,7 @@ impl EventFields for Resolved<'_, '_> {
 /// mismatch is a contract failure: aggregates keyed on the payload would land elsewhere.
 pub fn subject_matches<E: EventFields>(event: &E, subject: &str, layout: &TelemetrySubject) -> Result<(), String> {
     let Some(tokens) = layout.tokens(subject) else {
-        return Err(format!("subject `{subject}` is not {}", layout.pattern()));
+        return Err(format!("subject `{subject}` is not {LAYOUT}"));
     };
     for (index, field, token) in [
         (envelope::SITE, "site", tokens.site),

@@ -6,6 +6,9 @@ use super::Spec;
 use super::model::AlertSink;
 use super::streams::StreamRole;
 
+/// The layout in words, as reasons and messages name it.
+pub const LAYOUT: &str = "{prefix}.{site}.{device_type}.{metric}";
+
 /// The telemetry subject layout of one pipeline: `{prefix}.{site}.{device_type}.{metric}`,
 /// where the prefix may itself have several tokens (`fleet.eu`).
 #[derive(Debug, Clone, PartialEq, Eq)]

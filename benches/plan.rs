@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "support/nats_server.rs"]
-mod nats_server;
-use nats_server::BenchNats;
+#[path = "../tests/suite/harness/mod.rs"]
+#[expect(dead_code, reason = "the benches use part of the test harness")]
+mod harness;
+use harness::nats::TestNats;
 
 use iotctl::backend::nats::Nats;
 use iotctl::plan::Change;
@@ -47,12 +48,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let server = root.join(".tools/nats-server");
+    let server = harness::nats::binary_path();
     if !server.exists() {
         println!("skipped: no nats-server at {} (run scripts/setup.sh)", server.display());
         return;
     }
-    let nats = BenchNats::start(&server);
+    let nats = TestNats::start();
     let url = nats.url.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-#[path = "support/nats_server.rs"]
-mod nats_server;
-use nats_server::BenchNats;
+#[path = "../tests/suite/harness/mod.rs"]
+#[expect(dead_code, reason = "the benches use part of the test harness")]
+mod harness;
+use harness::nats::TestNats;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
@@ -84,7 +85,7 @@ async fn plain_read(url: &str, expected: u64) -> f64 {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let server = root.join(".tools/nats-server");
+    let server = harness::nats::binary_path();
     let binary = root.join("target/release/iotctl");
     let sqlmesh = root.join(".venv/bin/sqlmesh");
     if !server.exists() || !binary.exists() || !sqlmesh.exists() {
@@ -103,7 +104,7 @@ fn main() {
     let mut published = 0;
     let mut nats = None;
     for _ in 0..ROUNDS {
-        let server = BenchNats::start(&server);
+        let server = TestNats::start();
         run(
             &binary,
             &[

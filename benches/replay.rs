@@ -11,12 +11,14 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-#[path = "support/nats_server.rs"]
-mod nats_server;
-use nats_server::BenchNats;
+#[path = "../tests/suite/harness/mod.rs"]
+#[expect(dead_code, reason = "the benches use part of the test harness")]
+mod harness;
+use harness::nats::TestNats;
+use harness::postgres::TestPostgres;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
@@ -89,7 +91,7 @@ async fn raw_replay(js: &jetstream::Context, count: u64) -> f64 {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let server = root.join(".tools/nats-server");
+    let server = harness::nats::binary_path();
     let binary = root.join("target/release/iotctl");
     if !server.exists() || !binary.exists() {
         println!(
@@ -101,7 +103,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let nats = BenchNats::start(&server);
+    let nats = TestNats::start();
     let url = nats.url.clone();
     let spec = root.join("examples/factory.yaml");
     let apply = Command::new(&binary)
@@ -258,7 +260,7 @@ fn main() {
     println!("{table}");
 }
 
-/// Starts a throwaway PostgreSQL (as the `postgres` user under root), creates the raw table
+/// Starts the test harness's throwaway PostgreSQL, creates the raw table
 /// with `iotctl apply`, and times `replay --to warehouse` over the whole range.
 fn warehouse_leg(
     root: &std::path::Path,
@@ -267,117 +269,44 @@ fn warehouse_leg(
     nats_url: &str,
     count: u64,
 ) -> Option<f64> {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .find(|p| p.join("initdb").exists())?;
-    let dir = tempfile::tempdir().ok()?;
-    let root_user = std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    let as_server = |program: &str| {
-        let mut c = if root_user {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
-                .arg(bin.join(program));
-            c
-        } else {
-            Command::new(bin.join(program))
-        };
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        c
-    };
-    if root_user {
-        Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(dir.path())
-            .status()
-            .ok()?;
+    harness::tools::find_pg_bin("initdb")?;
+    let pg = TestPostgres::start();
+    let url = pg.url();
+    let run = |args: &[&str]| Command::new(binary).args(args).current_dir(root).output().ok();
+    let apply = run(&[
+        "apply",
+        "-f",
+        spec.to_str()?,
+        "--nats-url",
+        nats_url,
+        "--warehouse-url",
+        &url,
+        "--only",
+        "warehouse",
+        "--yes",
+        "-q",
+    ])?;
+    if !apply.status.success() {
+        return None;
     }
-    let data = dir.path().join("data");
-    as_server("initdb")
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "--auth=trust", "--no-sync"])
-        .status()
-        .ok()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let mut server = as_server("postgres")
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-k",
-        ])
-        .arg(dir.path())
-        .spawn()
-        .ok()?;
-    let admin = format!("postgresql://postgres@127.0.0.1:{port}/postgres");
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        Command::new("psql")
-            .arg(&admin)
-            .args(["-qc", "SELECT 1"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    let result = ready.then(|| {
-        Command::new("psql")
-            .arg(&admin)
-            .args(["-qc", "CREATE DATABASE iot"])
-            .output()
-            .ok()?;
-        let url = format!("postgresql://postgres@127.0.0.1:{port}/iot");
-        let run = |args: &[&str]| Command::new(binary).args(args).current_dir(root).output().ok();
-        let apply = run(&[
-            "apply",
-            "-f",
-            spec.to_str()?,
-            "--nats-url",
-            nats_url,
-            "--warehouse-url",
-            &url,
-            "--only",
-            "warehouse",
-            "--yes",
-            "-q",
-        ])?;
-        if !apply.status.success() {
-            return None;
-        }
-        let started = Instant::now();
-        let replay = run(&[
-            "replay",
-            "-f",
-            spec.to_str()?,
-            "--nats-url",
-            nats_url,
-            "--warehouse-url",
-            &url,
-            "--since",
-            "1h",
-            "--to",
-            "warehouse",
-            "--format",
-            "json",
-        ])?;
-        let seconds = started.elapsed().as_secs_f64();
-        replay.status.success().then_some(count as f64 / seconds)
-    });
-    let _ = server.kill();
-    let _ = server.wait();
-    result.flatten()
+    let started = Instant::now();
+    let replay = run(&[
+        "replay",
+        "-f",
+        spec.to_str()?,
+        "--nats-url",
+        nats_url,
+        "--warehouse-url",
+        &url,
+        "--since",
+        "1h",
+        "--to",
+        "warehouse",
+        "--format",
+        "json",
+    ])?;
+    let seconds = started.elapsed().as_secs_f64();
+    replay.status.success().then_some(count as f64 / seconds)
 }
 
 /// What loading the stream into DuckDB cost.

@@ -18,5 +18,5 @@ for fixture in tests/fixtures/invalid/*.yaml; do
 done
 NO_COLOR=1 "$bin" --help > tests/snapshots/help.txt
 rm -rf tests/snapshots/help
-IOTCTL_BLESS=1 cargo test -q --test cli every_subcommand_help_is_pinned >/dev/null
+IOTCTL_BLESS=1 cargo test -q --test suite cli::every_subcommand_help_is_pinned >/dev/null
 echo "blessed: review with git diff" >&2

@@ -16,7 +16,7 @@ pg_version=$("$bin/postgres" --version | awk '{print $3}')
 duck_version=$(.venv/bin/python -c "import duckdb; print(duckdb.__version__)")
 {
   echo "# Words iotctl double-quotes as identifiers: the reserved keywords of the three SQL engines it renders"
-  echo "# for, from their own lists. Regenerate with scripts/reserved_keywords.sh; tests/live/naming.rs asks the"
+  echo "# for, from their own lists. Regenerate with scripts/reserved_keywords.sh; tests/suite/live/naming.rs asks the"
   echo "# running PostgreSQL and DuckDB again and fails when a word of theirs is missing here."
   echo "# PostgreSQL $pg_version: pg_get_keywords() with catcode R (reserved) or T (type or function name)."
   echo "# DuckDB $duck_version: duckdb_keywords() with keyword_category 'reserved'."

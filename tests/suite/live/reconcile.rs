@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::common::{hermetic, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::postgres::TestPostgres;
-use super::harness::tools::{run_ok, venv_bin};
+use crate::common::{hermetic, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::postgres::TestPostgres;
+use crate::harness::tools::{run_ok, venv_bin};
 
 const SPEC: &str = "examples/factory.yaml";
 

@@ -1,11 +1,9 @@
 //! Contracts under real validators: the JSON Schemas with the `jsonschema` crate, the Avro
 //! schemas with `apache-avro`; and breaking-change detection end to end through the CLI.
 
-mod common;
-
 use std::path::Path;
 
-use common::{EXAMPLES, iotctl, render_example, root, stderr, stdout};
+use crate::common::{EXAMPLES, iotctl, render_example, root, stderr, stdout};
 use iotctl::contract::surface::Surface;
 
 fn payloads(kind: &str) -> Vec<(String, serde_json::Value)> {
@@ -377,7 +375,7 @@ fn contract_validate_reads_ndjson() {
 }
 
 /// iotctl's own check (replay, reconcile) on the hostile messages that RisingWave's
-/// classification is held to in tests/live/risingwave.rs: each accepted or refused as
+/// classification is held to in tests/suite/live/risingwave.rs: each accepted or refused as
 /// expected, and the payload-level refusals in the same words as RisingWave's.
 #[test]
 fn hostile_messages_are_classified_as_both_engines_must() {
@@ -387,13 +385,13 @@ fn hostile_messages_are_classified_as_both_engines_must() {
     let validator = iotctl::contract::payload::PayloadValidator::for_spec(spec).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-    let cases = common::hostile_cases(now);
+    let cases = crate::common::hostile_cases(now);
     assert!(cases.len() >= 15);
     for case in &cases {
         let accepted = contract.accepts(&case.subject, &case.payload, now_ms);
         match case.expected {
-            common::Expected::Valid { .. } => assert!(accepted, "{}: refused", case.name),
-            common::Expected::Rejected(reason) => {
+            crate::common::Expected::Valid { .. } => assert!(accepted, "{}: refused", case.name),
+            crate::common::Expected::Rejected(reason) => {
                 assert!(!accepted, "{}: accepted", case.name);
                 let payload_level = ["not UTF-8", "\\u0000", "not a JSON object"];
                 if payload_level.contains(&reason) {

@@ -1,9 +1,7 @@
 //! The loader never panics and always explains itself: arbitrary bytes, arbitrary YAML-shaped
 //! documents, and mutations of the real examples.
 
-mod common;
-
-use common::root;
+use crate::common::root;
 use iotctl::spec;
 use proptest::prelude::*;
 

@@ -1,9 +1,12 @@
-//! Where the tools installed by scripts/setup.sh live, overridable by env.
+//! Where the tools installed by scripts/setup.sh live, overridable by env. Self-contained:
+//! the benches include the harness too.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::super::common::root;
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
 
 fn required(path: PathBuf, what: &str) -> PathBuf {
     assert!(
@@ -23,12 +26,18 @@ pub fn venv_bin(name: &str) -> PathBuf {
 
 /// PostgreSQL's server binaries (initdb, postgres).
 pub fn pg_bin(name: &str) -> PathBuf {
+    find_pg_bin(name).unwrap_or_else(|| required(root().join(".tools/pg-bin").join(name), name))
+}
+
+/// A PostgreSQL server binary, if one is installed: `$IOTCTL_PG_BIN`, the link setup.sh makes,
+/// or the newest under /usr/lib/postgresql.
+pub fn find_pg_bin(name: &str) -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("IOTCTL_PG_BIN") {
-        return required(PathBuf::from(dir).join(name), name);
+        return Some(PathBuf::from(dir).join(name)).filter(|p| p.exists());
     }
     let linked = root().join(".tools/pg-bin").join(name);
     if linked.exists() {
-        return linked;
+        return Some(linked);
     }
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -38,7 +47,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
         .filter(|p| p.exists())
         .collect();
     candidates.sort();
-    required(candidates.pop().unwrap_or(linked), name)
+    candidates.pop()
 }
 
 /// Runs a command, panicking with its output when it fails.

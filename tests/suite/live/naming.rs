@@ -16,11 +16,11 @@ use iotctl::render::ddl_rules::check_pipeline;
 use iotctl::render::templates::Templates;
 use iotctl::render::{Rendering, render_all};
 
-use super::common::{iotctl, root};
-use super::harness::postgres::TestPostgres;
-use super::harness::tools::venv_bin;
+use crate::common::{iotctl, root};
+use crate::harness::postgres::TestPostgres;
+use crate::harness::tools::venv_bin;
 
-const RISINGWAVE_RESERVED: &str = include_str!("../../sql/reference/risingwave-reserved-keywords.txt");
+const RISINGWAVE_RESERVED: &str = include_str!("../../../sql/reference/risingwave-reserved-keywords.txt");
 
 /// Names iotctl generates beside the spec's in views, models and tables.
 const GENERATED: &[&str] = &[

@@ -1,13 +1,11 @@
 //! Every rendered RisingWave statement checked against the documented statement forms and
 //! connector option lists in `shared/reference/` (RisingWave itself cannot run here; the live
-//! suite in tests/live runs against one when IOTCTL_TEST_RISINGWAVE_URL is set).
-
-mod common;
+//! suite in tests/suite/live runs against one when IOTCTL_TEST_RISINGWAVE_URL is set).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::{EXAMPLES, load, render_example, root};
+use crate::common::{EXAMPLES, load, render_example, root};
 use iotctl::render::ddl_check::check_statement;
 use iotctl::render::ddl_rules::check_pipeline;
 use iotctl::render::risingwave::RwKind;

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::common::{hermetic, root, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::postgres::TestPostgres;
-use super::harness::tools::{run_ok, venv_bin};
+use crate::common::{hermetic, root, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::postgres::TestPostgres;
+use crate::harness::tools::{run_ok, venv_bin};
 
 fn iotctl(args: &[&str], env: &[(String, String)]) -> Output {
     let mut command = hermetic(args);
@@ -50,8 +50,8 @@ fn warehouse_table_is_created_evolved_and_protected() {
     let first = args(&spec, &[]);
     assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
     assert!(
-        !stdout(&first).contains(super::harness::postgres::PASSWORD)
-            && !stderr(&first).contains(super::harness::postgres::PASSWORD),
+        !stdout(&first).contains(crate::harness::postgres::PASSWORD)
+            && !stderr(&first).contains(crate::harness::postgres::PASSWORD),
         "the password leaked"
     );
     let key = pg.psql(&["-c", "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'iot_raw.telemetry'::regclass AND i.indisprimary"]);

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use super::common::{hermetic, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::tools::{kill_after, run_ok, venv_bin};
 use super::replay::{apply, events, expected_rows, malformed, publish, republished};
+use crate::common::{hermetic, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::tools::{kill_after, run_ok, venv_bin};
 
 /// `iotctl replay` into the DuckDB file of `project`, with the venv's SQLMesh (whose Python
 /// has the duckdb package).
@@ -64,7 +64,7 @@ fn database(project: &Path) -> PathBuf {
 #[test]
 fn replay_to_duckdb_is_exact_twice_and_upserts_a_partly_loaded_range() {
     let nats = TestNats::start();
-    apply(&super::common::root().join("examples/factory.yaml"), &nats);
+    apply(&crate::common::root().join("examples/factory.yaml"), &nats);
     let valid = events("2", "1800");
     publish(&nats, &valid);
     publish(&nats, &malformed());
@@ -116,7 +116,7 @@ fn replay_to_duckdb_is_exact_twice_and_upserts_a_partly_loaded_range() {
 #[test]
 fn replay_to_duckdb_killed_at_random_points_and_resumed_loads_exactly_the_range() {
     let nats = TestNats::start();
-    apply(&super::common::root().join("examples/factory.yaml"), &nats);
+    apply(&crate::common::root().join("examples/factory.yaml"), &nats);
     let all = events("12", "1200"); // 12,096 events
     publish(&nats, &all);
     let expected = expected_rows(&all);

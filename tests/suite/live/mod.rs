@@ -1,12 +1,9 @@
-//! Live tests: real SQLMesh, PostgreSQL (and, later, nats-server) started by the harness.
+//! Live tests: real nats-server, PostgreSQL and SQLMesh, started by the harness.
 //! Each test owns its servers, directories and databases, so tests run in parallel.
 //! A missing tool fails the test with the command that installs it (scripts/setup.sh).
 
 mod apply_systems;
 mod batch_days;
-#[path = "../common/mod.rs"]
-mod common;
-mod harness;
 mod naming;
 mod ordered_read;
 mod provision;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::common::{example_path, iotctl, render_example, stderr};
-use super::harness::postgres::TestPostgres;
-use super::harness::tools::{run_ok, venv_bin};
+use crate::common::{example_path, iotctl, render_example, stderr};
+use crate::harness::postgres::TestPostgres;
+use crate::harness::tools::{run_ok, venv_bin};
 
 struct Project {
     _dir: tempfile::TempDir,
@@ -149,7 +149,7 @@ fn plan_on_duckdb(example: &str) {
     let load = |_: ()| {
         run_ok(
             Command::new(venv_bin("python"))
-                .arg(super::common::root().join("scripts/load_duckdb.py"))
+                .arg(crate::common::root().join("scripts/load_duckdb.py"))
                 .arg(&database)
                 .arg(project.root.join("warehouse/raw_telemetry.sql"))
                 .arg(&csv),
@@ -236,7 +236,7 @@ fn plan_on_postgres(example: &str) {
     );
     let again = project.sqlmesh(&["--gateway", "postgres", "plan", "--auto-apply", "--no-prompts"], &env);
     assert!(no_changes(&again), "{example}: a second plan must be a no-op");
-    assert_secret_not_printed(&again, super::harness::postgres::PASSWORD);
+    assert_secret_not_printed(&again, crate::harness::postgres::PASSWORD);
 }
 
 fn assert_secret_not_printed(output: &Output, secret: &str) {

@@ -1,9 +1,7 @@
 //! Invalid specs with their diagnostics pinned: exit code 2, the exact text on stderr, and
 //! nothing on stdout. Regenerate with scripts/bless.sh and review the diff.
 
-mod common;
-
-use common::{iotctl, root, stderr, stdout};
+use crate::common::{iotctl, root, stderr, stdout};
 
 #[test]
 fn every_invalid_fixture_reports_its_pinned_diagnostics() {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::common::{hermetic, root, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::tools::kill_after;
+use crate::common::{hermetic, root, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::tools::kill_after;
 
 fn iotctl(args: &[&str]) -> Output {
     hermetic(args).output().expect("iotctl runs")
@@ -468,8 +468,8 @@ fn a_since_older_than_retention_is_refused_unless_partial() {
 
 #[test]
 fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
-    use super::harness::postgres::TestPostgres;
-    use super::harness::tools::venv_bin;
+    use crate::harness::postgres::TestPostgres;
+    use crate::harness::tools::venv_bin;
     let nats = TestNats::start();
     let pg = TestPostgres::start();
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,7 @@
 //! The command line as users and CI see it: exit codes, stdout versus stderr, JSON output,
 //! and the help text pinned.
 
-mod common;
-
-use common::{iotctl, root, stderr, stdout};
+use crate::common::{iotctl, root, stderr, stdout};
 
 #[test]
 fn help_text_is_pinned() {
@@ -33,14 +31,14 @@ fn subcommands(help: &str) -> Vec<String> {
 fn every_subcommand_help_is_pinned() {
     let dir = root().join("tests/snapshots/help");
     let bless = std::env::var("IOTCTL_BLESS").is_ok_and(|v| v == "1");
-    let top = stdout(&common::hermetic(&["--help"]).output().unwrap());
+    let top = stdout(&crate::common::hermetic(&["--help"]).output().unwrap());
     let mut paths: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
     let mut checked = 0;
     while let Some(path) = paths.pop() {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
         // Without the caller's IOTCTL_* variables: the text must not depend on them.
-        let output = common::hermetic(&args).output().unwrap();
+        let output = crate::common::hermetic(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{path:?}");
         let text = stdout(&output);
         for nested in subcommands(&text) {

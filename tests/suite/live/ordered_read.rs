@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream;
 use iotctl::backend::nats::ordered_read::OrderedRead;
 
-use super::harness::nats::TestNats;
+use crate::harness::nats::TestNats;
 
 /// Messages published before, and again after, the consumer is disturbed.
 const HALF: u64 = 1_500;

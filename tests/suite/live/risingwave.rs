@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use super::common::render_example;
+use crate::common::render_example;
 
 const NEEDS_RISINGWAVE: &str = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh";
 
@@ -140,7 +140,7 @@ fn risingwave_plans_every_state_bound_the_manifest_names() {
 }
 
 /// Every hostile message inserted as raw bytes ends in exactly one place, as iotctl's own check
-/// classifies it (tests/contracts.rs holds iotctl to the same cases): valid (late or not), or
+/// classifies it (tests/suite/contracts.rs holds iotctl to the same cases): valid (late or not), or
 /// rejected with its reason; the accounting view adds up to the rows read.
 #[test]
 // Ignored for the same reason as the test above: it needs a real RisingWave.
@@ -148,7 +148,7 @@ fn risingwave_plans_every_state_bound_the_manifest_names() {
 fn risingwave_classifies_every_hostile_message_like_iotctl() {
     let url = risingwave_url();
     let schema = format!("iotctl_e2e_classify_{}", std::process::id());
-    let cases = super::common::hostile_cases(time::OffsetDateTime::now_utc());
+    let cases = crate::common::hostile_cases(time::OffsetDateTime::now_utc());
     let mut script = views_over_plain_tables(&schema);
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let rows: Vec<String> = cases
@@ -172,7 +172,7 @@ fn risingwave_classifies_every_hostile_message_like_iotctl() {
     let lines: Vec<Vec<&str>> = output.lines().map(|l| l.split('|').collect()).collect();
     for case in &cases {
         match case.expected {
-            super::common::Expected::Valid { late } => {
+            crate::common::Expected::Valid { late } => {
                 let id = std::str::from_utf8(&case.payload).unwrap().split('"').nth(3).unwrap();
                 let late = if late { "t" } else { "f" };
                 assert!(
@@ -181,7 +181,7 @@ fn risingwave_classifies_every_hostile_message_like_iotctl() {
                     case.name
                 );
             }
-            super::common::Expected::Rejected(reason) => {
+            crate::common::Expected::Rejected(reason) => {
                 // A UTF-8 payload comes back as its text, any other as base64.
                 let utf8 = std::str::from_utf8(&case.payload).is_ok();
                 let found = lines.iter().find(|l| {
@@ -220,8 +220,8 @@ fn risingwave_classifies_every_hostile_message_like_iotctl() {
 #[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
 fn apply_to_risingwave_converges() {
     let url = risingwave_url();
-    let nats = super::harness::nats::TestNats::start();
-    let spec = super::common::root().join("examples/factory.yaml");
+    let nats = crate::harness::nats::TestNats::start();
+    let spec = crate::common::root().join("examples/factory.yaml");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_iotctl"))
             .args(args)
@@ -266,7 +266,7 @@ fn apply_to_risingwave_converges() {
 /// in its own schema and with its own consumer, without the warehouse.
 struct LivePipeline {
     url: String,
-    nats: super::harness::nats::TestNats,
+    nats: crate::harness::nats::TestNats,
     dir: tempfile::TempDir,
     schema: String,
 }
@@ -274,7 +274,7 @@ struct LivePipeline {
 impl LivePipeline {
     fn start() -> LivePipeline {
         let url = risingwave_url();
-        let nats = super::harness::nats::TestNats::start();
+        let nats = crate::harness::nats::TestNats::start();
         let pipeline = LivePipeline {
             url,
             nats,
@@ -292,7 +292,7 @@ impl LivePipeline {
     /// The factory spec pointed at the test's server and schema; `ingestion_options` is YAML
     /// for `risingwave.ingestion.options` (a change there recreates the ingestion table).
     fn write_spec(&self, ingestion_options: &str) {
-        let text = std::fs::read_to_string(super::common::example_path("factory")).unwrap();
+        let text = std::fs::read_to_string(crate::common::example_path("factory")).unwrap();
         let text = text
             .replace(
                 "servers: [nats://127.0.0.1:4222]",
@@ -387,10 +387,10 @@ fn alerts_are_sent_once_and_a_recreated_table_refills() {
     for i in 0..5 {
         publish(subject, reading(&format!("ok-{i}"), 40.0, now()).into_bytes());
     }
-    let hostile = super::common::hostile_cases(now());
+    let hostile = crate::common::hostile_cases(now());
     let rejected = hostile
         .iter()
-        .filter(|c| matches!(c.expected, super::common::Expected::Rejected(_)))
+        .filter(|c| matches!(c.expected, crate::common::Expected::Rejected(_)))
         .count();
     for case in &hostile {
         publish(&case.subject, case.payload.clone());

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use super::common::{hermetic, root, stderr, stdout};
-use super::harness::nats::TestNats;
-use super::harness::tools::kill_after;
+use crate::common::{hermetic, root, stderr, stdout};
+use crate::harness::nats::TestNats;
+use crate::harness::tools::kill_after;
 
 fn iotctl(args: &[&str]) -> Output {
     hermetic(args).output().expect("iotctl runs")

@@ -82,7 +82,7 @@ pub struct HostileCase {
 
 /// Messages a real fleet sends, for the factory example, as they would arrive at `now`:
 /// every one must be accepted or dead-lettered with its reason, by iotctl's check and by
-/// RisingWave's classification alike (tests/contracts.rs, tests/live/risingwave.rs).
+/// RisingWave's classification alike (tests/suite/contracts.rs, tests/suite/live/risingwave.rs).
 pub fn hostile_cases(now: time::OffsetDateTime) -> Vec<HostileCase> {
     let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
     let subject = "iot.berlin.press.oil_temperature".to_string();

@@ -164,54 +164,56 @@ fn edited_factory(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> St
     path.to_string_lossy().into_owned()
 }
 
+/// Edits of the factory spec that break producers or consumers: (name, from, to, rule).
+const BREAKING_EDITS: &[(&str, &str, &str, &str)] = &[
+    (
+        "narrowed_range",
+        "range: { min: -20, max: 150 }",
+        "range: { min: -20, max: 120 }",
+        "contract::range-narrowed",
+    ),
+    (
+        "removed_metric",
+        "      - name: stroke_count\n        type: integer\n        unit: strokes\n        range: { min: 0, max: 100000 }\n        windows:\n          - size: 1h\n",
+        "",
+        "contract::enum-value-removed",
+    ),
+    (
+        "became_required",
+        "      type: string\n      required: false\n      description: Production line",
+        "      type: string\n      required: true\n      description: Production line",
+        "contract::became-required",
+    ),
+    (
+        "type_changed",
+        "    - name: line\n      type: string",
+        "    - name: line\n      type: integer",
+        "contract::type-changed",
+    ),
+    (
+        "removed_enum_value",
+        "enum: [production, setup, maintenance, idle]",
+        "enum: [production, setup, maintenance]",
+        "contract::enum-value-removed",
+    ),
+    (
+        "subject_layout",
+        "  subject_prefix: iot\n",
+        "  subject_prefix: plant\n",
+        "contract::subject-layout-changed",
+    ),
+    (
+        "removed_field",
+        "    - name: line\n      type: string\n      required: false\n      description: Production line within the site\n",
+        "",
+        "contract::field-removed",
+    ),
+];
+
 #[test]
 fn contract_check_flags_breaking_changes_and_passes_additive_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let breaking: &[(&str, &str, &str, &str)] = &[
-        (
-            "narrowed_range",
-            "range: { min: -20, max: 150 }",
-            "range: { min: -20, max: 120 }",
-            "contract::range-narrowed",
-        ),
-        (
-            "removed_metric",
-            "      - name: stroke_count\n        type: integer\n        unit: strokes\n        range: { min: 0, max: 100000 }\n        windows:\n          - size: 1h\n",
-            "",
-            "contract::enum-value-removed",
-        ),
-        (
-            "became_required",
-            "      type: string\n      required: false\n      description: Production line",
-            "      type: string\n      required: true\n      description: Production line",
-            "contract::became-required",
-        ),
-        (
-            "type_changed",
-            "    - name: line\n      type: string",
-            "    - name: line\n      type: integer",
-            "contract::type-changed",
-        ),
-        (
-            "removed_enum_value",
-            "enum: [production, setup, maintenance, idle]",
-            "enum: [production, setup, maintenance]",
-            "contract::enum-value-removed",
-        ),
-        (
-            "subject_layout",
-            "  subject_prefix: iot\n",
-            "  subject_prefix: plant\n",
-            "contract::subject-layout-changed",
-        ),
-        (
-            "removed_field",
-            "    - name: line\n      type: string\n      required: false\n      description: Production line within the site\n",
-            "",
-            "contract::field-removed",
-        ),
-    ];
-    for (name, from, to, rule) in breaking {
+    for (name, from, to, rule) in BREAKING_EDITS {
         // The pager subject lives under the prefix too; keep the spec valid when it moves.
         let new = edited_factory(dir.path(), name, |t| {
             t.replace(from, to).replace(

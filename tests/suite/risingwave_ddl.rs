@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use crate::common::{EXAMPLES, load, render_example, root};
 use iotctl::render::ddl_check::check_statement;
 use iotctl::render::ddl_rules::check_pipeline;
-use iotctl::render::risingwave::RwKind;
-use iotctl::render::{render_all, templates::Templates};
+use iotctl::render::risingwave::{RwKind, RwObject};
+use iotctl::render::{Rendering, render_all, templates::Templates};
+use iotctl::spec::LoadedSpec;
 
 /// The reference lists: from `../shared/reference` beside the repository when present (the
 /// source of truth), else the repository's copy.
@@ -56,27 +57,42 @@ fn with_keys(ddl: &str) -> Vec<String> {
         .collect()
 }
 
+/// NATS source keys RisingWave documents; the postgres sink's keys.
+struct Documented {
+    source: BTreeSet<String>,
+    nats_sink: BTreeSet<String>,
+    postgres_sink: BTreeSet<&'static str>,
+}
+
+impl Documented {
+    fn load() -> Documented {
+        Documented {
+            source: reference_list("nats-source-options.txt"),
+            nats_sink: reference_list("nats-sink-options.txt"),
+            postgres_sink: [
+                "connector",
+                "host",
+                "port",
+                "user",
+                "password",
+                "database",
+                "table",
+                "schema",
+                "type",
+                "primary_key",
+                "ssl_mode",
+                "max_batch_rows",
+                // Valid for every sink: src/connector/src/sink/mod.rs, validate_sink_unknown_fields.
+                "ignore_delete",
+            ]
+            .into(),
+        }
+    }
+}
+
 #[test]
 fn every_statement_has_a_documented_form() {
-    let source_keys = reference_list("nats-source-options.txt");
-    let sink_keys = reference_list("nats-sink-options.txt");
-    let postgres_sink_keys: BTreeSet<&str> = [
-        "connector",
-        "host",
-        "port",
-        "user",
-        "password",
-        "database",
-        "table",
-        "schema",
-        "type",
-        "primary_key",
-        "ssl_mode",
-        "max_batch_rows",
-        // Valid for every sink: src/connector/src/sink/mod.rs, validate_sink_unknown_fields.
-        "ignore_delete",
-    ]
-    .into();
+    let documented = Documented::load();
     for example in EXAMPLES {
         let (loaded, rendering) = render_example(example);
         let mut created: BTreeSet<String> = BTreeSet::new();
@@ -100,148 +116,157 @@ fn every_statement_has_a_documented_form() {
                 );
             }
             created.insert(object.name.clone());
-            let ddl = &object.ddl;
             assert!(
-                !ddl.contains("OR REPLACE"),
+                !object.ddl.contains("OR REPLACE"),
                 "{example}/{}: CREATE OR REPLACE is not on release servers",
                 object.name
             );
-            let keys = with_keys(ddl);
+            let keys = with_keys(&object.ddl);
             match object.kind {
-                RwKind::Table => {
-                    assert!(ddl.contains("APPEND ONLY"), "{}", object.name);
-                    // One reader per durable consumer (RisingWave #25681), for this job only.
-                    assert!(
-                        ddl.contains("SET streaming_parallelism_for_table = 1;")
-                            && ddl
-                                .trim_end()
-                                .ends_with("SET streaming_parallelism_for_table TO DEFAULT;"),
-                        "{}",
-                        object.name
-                    );
-                    // No table has a watermark: it would drop late and NULL-ts rows unseen.
-                    assert!(!ddl.contains("WATERMARK"), "{}", object.name);
-                    if object.name.ends_with("_replay") {
-                        // What iotctl republished, already checked against the contract.
-                        assert!(ddl.contains("subject = 'replay."), "{}", object.name);
-                        assert!(ddl.contains("_replay'"), "its own durable consumer: {}", object.name);
-                        assert!(ddl.contains("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
-                    } else {
-                        // Raw bytes: every message becomes a row, whatever it holds.
-                        assert!(ddl.contains("FORMAT PLAIN ENCODE BYTES;"), "{}", object.name);
-                        assert!(ddl.contains("AS proctime()"), "{}", object.name);
-                    }
-                    for key in keys.iter().filter(|k| *k != "retention_seconds") {
-                        assert!(
-                            source_keys.contains(key),
-                            "{example}/{}: `{key}` is not a documented NATS source key",
-                            object.name
-                        );
-                    }
-                    for required in [
-                        "connector",
-                        "server_url",
-                        "subject",
-                        "connect_mode",
-                        "stream",
-                        "consumer.durable_name",
-                    ] {
-                        assert!(
-                            keys.iter().any(|k| k == required),
-                            "{example}/{}: `{required}` missing",
-                            object.name
-                        );
-                    }
-                    for forbidden in [
-                        "consumer.deliver_policy",
-                        "consumer.deliver_subject",
-                        "consumer.filter_subject",
-                        "consumer.filter_subjects",
-                        "consumer.headers_only",
-                        "allow_create_stream",
-                    ] {
-                        assert!(
-                            !keys.iter().any(|k| k == forbidden),
-                            "{example}/{}: `{forbidden}` set",
-                            object.name
-                        );
-                    }
-                }
-                RwKind::Sink => {
-                    assert!(
-                        !ddl.contains("FORMAT "),
-                        "{example}/{}: nats/postgres sinks reject FORMAT",
-                        object.name
-                    );
-                    if ddl.contains("connector = 'nats'") {
-                        for key in &keys {
-                            assert!(
-                                sink_keys.contains(key),
-                                "{example}/{}: `{key}` is not a documented NATS sink key",
-                                object.name
-                            );
-                        }
-                    } else {
-                        assert!(ddl.contains("connector = 'postgres'"));
-                        for key in &keys {
-                            assert!(
-                                postgres_sink_keys.contains(key.as_str()),
-                                "{example}/{}: `{key}`",
-                                object.name
-                            );
-                        }
-                        assert!(
-                            ddl.contains("type = 'upsert'") && ddl.contains("primary_key = "),
-                            "{example}: the warehouse sink must upsert on the event identity"
-                        );
-                        assert!(
-                            ddl.contains("password = SECRET "),
-                            "{example}: warehouse password must be a SECRET"
-                        );
-                    }
-                }
+                RwKind::Table => check_table(example, object, &keys, &documented),
+                RwKind::Sink => check_sink(example, object, &keys, &documented),
                 _ => assert!(keys.is_empty() || object.kind == RwKind::Secret, "{}", object.name),
             }
         }
-        // No password, for NATS or the warehouse, ever appears as a literal.
-        for artifact in rendering.files() {
-            assert!(
-                !artifact.content.contains("password = '"),
-                "{example}/{}: plain-text password",
-                artifact.path
-            );
-        }
-        let kinds: BTreeSet<&str> = rendering.risingwave.iter().map(|o| o.kind.as_str()).collect();
-        assert_eq!(
-            kinds,
-            ["materialized_view", "schema", "secret", "sink", "table"].into(),
-            "{example}"
-        );
-        assert!(rendering.risingwave.iter().any(|o| o.name == "alerts"));
-        check_pipeline(rendering.risingwave.iter().map(|o| o.ddl.as_str()))
-            .unwrap_or_else(|e| panic!("{example}: {e}"));
-        // Every NATS sink starts from new rows: a rebuild must not page or dead-letter again.
-        for sink in rendering
-            .risingwave
-            .iter()
-            .filter(|o| o.ddl.contains("connector = 'nats'") && o.kind == RwKind::Sink)
-        {
-            assert!(sink.ddl.contains("snapshot = 'false'"), "{example}/{}", sink.name);
-            // Alerts and dead letters go out as rows arrive, not at checkpoints.
-            assert!(
-                sink.ddl.starts_with("-- ") && sink.ddl.contains("SET sink_decouple = false;"),
-                "{example}/{}",
-                sink.name
-            );
-        }
-        assert_eq!(
-            loaded.spec.risingwave.warehouse_sink.enabled,
-            rendering
-                .risingwave
-                .iter()
-                .any(|o| o.ddl.contains("connector = 'postgres'"))
+        check_pipeline_wide(example, &loaded, &rendering);
+    }
+}
+
+fn check_table(example: &str, object: &RwObject, keys: &[String], documented: &Documented) {
+    let (ddl, source_keys) = (&object.ddl, &documented.source);
+    assert!(ddl.contains("APPEND ONLY"), "{}", object.name);
+    // One reader per durable consumer (RisingWave #25681), for this job only.
+    assert!(
+        ddl.contains("SET streaming_parallelism_for_table = 1;")
+            && ddl
+                .trim_end()
+                .ends_with("SET streaming_parallelism_for_table TO DEFAULT;"),
+        "{}",
+        object.name
+    );
+    // No table has a watermark: it would drop late and NULL-ts rows unseen.
+    assert!(!ddl.contains("WATERMARK"), "{}", object.name);
+    if object.name.ends_with("_replay") {
+        // What iotctl republished, already checked against the contract.
+        assert!(ddl.contains("subject = 'replay."), "{}", object.name);
+        assert!(ddl.contains("_replay'"), "its own durable consumer: {}", object.name);
+        assert!(ddl.contains("FORMAT PLAIN ENCODE JSON;"), "{}", object.name);
+    } else {
+        // Raw bytes: every message becomes a row, whatever it holds.
+        assert!(ddl.contains("FORMAT PLAIN ENCODE BYTES;"), "{}", object.name);
+        assert!(ddl.contains("AS proctime()"), "{}", object.name);
+    }
+    for key in keys.iter().filter(|k| *k != "retention_seconds") {
+        assert!(
+            source_keys.contains(key),
+            "{example}/{}: `{key}` is not a documented NATS source key",
+            object.name
         );
     }
+    for required in [
+        "connector",
+        "server_url",
+        "subject",
+        "connect_mode",
+        "stream",
+        "consumer.durable_name",
+    ] {
+        assert!(
+            keys.iter().any(|k| k == required),
+            "{example}/{}: `{required}` missing",
+            object.name
+        );
+    }
+    for forbidden in [
+        "consumer.deliver_policy",
+        "consumer.deliver_subject",
+        "consumer.filter_subject",
+        "consumer.filter_subjects",
+        "consumer.headers_only",
+        "allow_create_stream",
+    ] {
+        assert!(
+            !keys.iter().any(|k| k == forbidden),
+            "{example}/{}: `{forbidden}` set",
+            object.name
+        );
+    }
+}
+
+fn check_sink(example: &str, object: &RwObject, keys: &[String], documented: &Documented) {
+    let (ddl, sink_keys, postgres_sink_keys) = (&object.ddl, &documented.nats_sink, &documented.postgres_sink);
+    assert!(
+        !ddl.contains("FORMAT "),
+        "{example}/{}: nats/postgres sinks reject FORMAT",
+        object.name
+    );
+    if ddl.contains("connector = 'nats'") {
+        for key in keys {
+            assert!(
+                sink_keys.contains(key),
+                "{example}/{}: `{key}` is not a documented NATS sink key",
+                object.name
+            );
+        }
+    } else {
+        assert!(ddl.contains("connector = 'postgres'"));
+        for key in keys {
+            assert!(
+                postgres_sink_keys.contains(key.as_str()),
+                "{example}/{}: `{key}`",
+                object.name
+            );
+        }
+        assert!(
+            ddl.contains("type = 'upsert'") && ddl.contains("primary_key = "),
+            "{example}: the warehouse sink must upsert on the event identity"
+        );
+        assert!(
+            ddl.contains("password = SECRET "),
+            "{example}: warehouse password must be a SECRET"
+        );
+    }
+}
+
+/// What holds across the pipeline: no plain-text password, every kind present, the sinks' start.
+fn check_pipeline_wide(example: &str, loaded: &LoadedSpec, rendering: &Rendering) {
+    // No password, for NATS or the warehouse, ever appears as a literal.
+    for artifact in rendering.files() {
+        assert!(
+            !artifact.content.contains("password = '"),
+            "{example}/{}: plain-text password",
+            artifact.path
+        );
+    }
+    let kinds: BTreeSet<&str> = rendering.risingwave.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["materialized_view", "schema", "secret", "sink", "table"].into(),
+        "{example}"
+    );
+    assert!(rendering.risingwave.iter().any(|o| o.name == "alerts"));
+    check_pipeline(rendering.risingwave.iter().map(|o| o.ddl.as_str())).unwrap_or_else(|e| panic!("{example}: {e}"));
+    // Every NATS sink starts from new rows: a rebuild must not page or dead-letter again.
+    for sink in rendering
+        .risingwave
+        .iter()
+        .filter(|o| o.ddl.contains("connector = 'nats'") && o.kind == RwKind::Sink)
+    {
+        assert!(sink.ddl.contains("snapshot = 'false'"), "{example}/{}", sink.name);
+        // Alerts and dead letters go out as rows arrive, not at checkpoints.
+        assert!(
+            sink.ddl.starts_with("-- ") && sink.ddl.contains("SET sink_decouple = false;"),
+            "{example}/{}",
+            sink.name
+        );
+    }
+    assert_eq!(
+        loaded.spec.risingwave.warehouse_sink.enabled,
+        rendering
+            .risingwave
+            .iter()
+            .any(|o| o.ddl.contains("connector = 'postgres'"))
+    );
 }
 
 #[test]

@@ -84,130 +84,176 @@ pub struct HostileCase {
 /// every one must be accepted or dead-lettered with its reason, by iotctl's check and by
 /// RisingWave's classification alike (tests/suite/contracts.rs, tests/suite/live/risingwave.rs).
 pub fn hostile_cases(now: time::OffsetDateTime) -> Vec<HostileCase> {
-    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let subject = "iot.berlin.press.oil_temperature".to_string();
-    let event = |id: &str, ts: &str| {
+    let m = CaseMaker::new(now);
+    [time_cases(&m), payload_cases(&m), field_cases(&m)].concat()
+}
+
+/// Builds the factory example's events and cases, as they would arrive at `now`.
+struct CaseMaker {
+    now: time::OffsetDateTime,
+    /// A second before `now`.
+    recent: String,
+}
+
+impl CaseMaker {
+    fn new(now: time::OffsetDateTime) -> CaseMaker {
+        CaseMaker {
+            now,
+            recent: Self::format(now - time::Duration::seconds(1)),
+        }
+    }
+
+    fn format(t: time::OffsetDateTime) -> String {
+        t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    fn rfc3339(&self, t: time::OffsetDateTime) -> String {
+        Self::format(t)
+    }
+
+    fn event(&self, id: &str, ts: &str) -> String {
         format!(
             r#"{{"event_id":"{id}","device_id":"p-1","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"{ts}","value":42.5,"seq":7,"firmware_version":"1.2.0"}}"#
         )
-    };
-    let recent = rfc3339(now - time::Duration::seconds(1));
-    let case = |name, payload: Vec<u8>, expected| HostileCase {
-        name,
-        subject: subject.clone(),
-        payload,
-        expected,
-    };
+    }
+
+    fn case(&self, name: &'static str, payload: Vec<u8>, expected: Expected) -> HostileCase {
+        HostileCase {
+            name,
+            subject: "iot.berlin.press.oil_temperature".to_string(),
+            payload,
+            expected,
+        }
+    }
+}
+
+/// Early, late, far off and at a leap second.
+fn time_cases(m: &CaseMaker) -> Vec<HostileCase> {
     vec![
-        case(
+        m.case(
             "on time",
-            event("h-ok", &recent).into_bytes(),
+            m.event("h-ok", &m.recent).into_bytes(),
             Expected::Valid { late: false },
         ),
-        case(
+        m.case(
             "duplicate identity",
-            event("h-ok", &recent).into_bytes(),
+            m.event("h-ok", &m.recent).into_bytes(),
             Expected::Valid { late: false },
         ),
-        case(
+        m.case(
             "late by an hour",
-            event("h-late", &rfc3339(now - time::Duration::hours(1))).into_bytes(),
+            m.event("h-late", &m.rfc3339(m.now - time::Duration::hours(1)))
+                .into_bytes(),
             Expected::Valid { late: true },
         ),
-        case(
+        m.case(
             "ts in 1970",
-            event("h-1970", "1970-01-01T00:00:00Z").into_bytes(),
+            m.event("h-1970", "1970-01-01T00:00:00Z").into_bytes(),
             Expected::Valid { late: true },
         ),
-        case(
+        m.case(
             "ts in 2099",
-            event("h-2099", "2099-01-01T00:00:00Z").into_bytes(),
+            m.event("h-2099", "2099-01-01T00:00:00Z").into_bytes(),
             Expected::Rejected("ahead of the time"),
         ),
-        case(
+        m.case(
+            "ts at a leap second",
+            m.event("h-leap", "2016-12-31T23:59:60Z").into_bytes(),
+            Expected::Valid { late: true },
+        ),
+    ]
+}
+
+/// Bytes that are not one JSON object of text.
+fn payload_cases(m: &CaseMaker) -> Vec<HostileCase> {
+    vec![
+        m.case(
             "not JSON",
             b"temperature=42.5".to_vec(),
             Expected::Rejected("not a JSON object"),
         ),
-        case(
+        m.case(
             "JSON array",
             b"[1,2,3]".to_vec(),
             Expected::Rejected("not a JSON object"),
         ),
-        case(
+        m.case(
             "truncated JSON",
-            event("h-cut", &recent).as_bytes()[..40].to_vec(),
+            m.event("h-cut", &m.recent).as_bytes()[..40].to_vec(),
             Expected::Rejected("not a JSON object"),
         ),
-        case(
+        m.case(
             "a raw NUL byte",
-            event("h-nul\0", &recent).into_bytes(),
+            m.event("h-nul\0", &m.recent).into_bytes(),
             Expected::Rejected("not a JSON object"),
         ),
-        case(
+        m.case(
             "an escaped NUL",
-            event("h-nul\\u0000", &recent).into_bytes(),
+            m.event("h-nul\\u0000", &m.recent).into_bytes(),
             Expected::Rejected("\\u0000"),
         ),
-        case(
+        m.case(
             "not UTF-8",
             [b"{\"event_id\":\"h-\xff\xfe\"}".as_slice()].concat(),
             Expected::Rejected("not UTF-8"),
         ),
-        case("empty payload", Vec::new(), Expected::Rejected("not a JSON object")),
-        case(
+        m.case("empty payload", Vec::new(), Expected::Rejected("not a JSON object")),
+    ]
+}
+
+/// Fields missing, mistyped, out of range, or disagreeing with the subject.
+fn field_cases(m: &CaseMaker) -> Vec<HostileCase> {
+    vec![
+        m.case(
             "missing ts",
-            event("h-nots", &recent)
-                .replace(&format!(r#","ts":"{recent}""#), "")
+            m.event("h-nots", &m.recent)
+                .replace(&format!(r#","ts":"{}""#, m.recent), "")
                 .into_bytes(),
             Expected::Rejected("missing required field ts"),
         ),
-        case(
+        m.case(
             "NULL ts",
-            event("h-nullts", &recent)
-                .replace(&format!(r#""{recent}""#), "null")
+            m.event("h-nullts", &m.recent)
+                .replace(&format!(r#""{}""#, m.recent), "null")
                 .into_bytes(),
             Expected::Rejected("field ts is not"),
         ),
-        case(
+        m.case(
             "unparseable ts",
-            event("h-badts", "yesterday").into_bytes(),
+            m.event("h-badts", "yesterday").into_bytes(),
             Expected::Rejected("field ts is not"),
         ),
-        case(
+        m.case(
             "ts without a zone",
-            event("h-nozone", "2026-01-01T00:00:00").into_bytes(),
+            m.event("h-nozone", "2026-01-01T00:00:00").into_bytes(),
             Expected::Rejected("field ts is not"),
         ),
-        case(
+        m.case(
             "ts on a day that does not exist",
-            event("h-feb30", "2026-02-30T10:00:00Z").into_bytes(),
+            m.event("h-feb30", "2026-02-30T10:00:00Z").into_bytes(),
             Expected::Rejected("field ts is not"),
         ),
-        case(
-            "ts at a leap second",
-            event("h-leap", "2016-12-31T23:59:60Z").into_bytes(),
-            Expected::Valid { late: true },
-        ),
-        case(
+        m.case(
             "value as a string",
-            event("h-str", &recent).replace("42.5", "\"42.5\"").into_bytes(),
+            m.event("h-str", &m.recent).replace("42.5", "\"42.5\"").into_bytes(),
             Expected::Rejected("field value is not a number"),
         ),
-        case(
+        m.case(
             "value out of range",
-            event("h-range", &recent).replace("42.5", "900").into_bytes(),
+            m.event("h-range", &m.recent).replace("42.5", "900").into_bytes(),
             Expected::Rejected("valid range"),
         ),
-        case(
+        m.case(
             "unknown site",
-            event("h-site", &recent).replace("\"berlin\"", "\"paris\"").into_bytes(),
+            m.event("h-site", &m.recent)
+                .replace("\"berlin\"", "\"paris\"")
+                .into_bytes(),
             Expected::Rejected("unknown site"),
         ),
         HostileCase {
             name: "subject mismatch",
             subject: "iot.lyon.press.oil_temperature".into(),
-            payload: event("h-subject", &recent).into_bytes(),
+            payload: m.event("h-subject", &m.recent).into_bytes(),
             expected: Expected::Rejected("subject does not match"),
         },
     ]

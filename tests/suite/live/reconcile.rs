@@ -186,14 +186,22 @@ fn some_group(f: &Fixture, day: &str, skip: usize) -> (String, String) {
 #[test]
 fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     let f = Fixture::start();
+    consistent_data_passes(&f);
+    the_stream_audit_fails_on_drift(&f);
+    value_drift_is_caught_and_tolerated(&f);
+    lost_and_duplicated_rows_are_counted(&f);
+    duplicate_rows_and_missing_days_are_named(&f);
+}
 
+/// Consistent data: every group of both days matches.
+fn consistent_data_passes(f: &Fixture) {
     // Consistent: every group of both days matches; the stream leg says why it was skipped.
     let consumers = |f: &Fixture| f.nats.streams()["FACTORY_TELEMETRY"]["state"]["consumer_count"].as_u64();
-    let before = consumers(&f).expect("monitoring reports the telemetry stream's consumers");
+    let before = consumers(f).expect("monitoring reports the telemetry stream's consumers");
     let (code, json) = f.reconcile(&[]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(
-        consumers(&f),
+        consumers(f),
         Some(before),
         "reconcile deletes the consumers it read with"
     );
@@ -208,7 +216,10 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
         "malformed events are not counted"
     );
     assert_eq!(json["days"]["compared"], serde_json::json!(f.days));
+}
 
+/// The SQLMesh audit of the stream's sunk daily statistics fails on every planted defect.
+fn the_stream_audit_fails_on_drift(f: &Fixture) {
     // The SQLMesh audit of the stream's sunk daily statistics: an exact copy of the batch
     // passes; one day-device with a reading too many fails.
     f.sql(
@@ -230,7 +241,7 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
             .output()
             .unwrap()
     };
-    let passed = audit(&f);
+    let passed = audit(f);
     assert!(passed.status.success(), "{}{}", stdout(&passed), stderr(&passed));
     assert!(stdout(&passed).contains("stream_matches_batch"), "{}", stdout(&passed));
     let copy = "INSERT INTO iot_raw.stream_daily_device_metrics SELECT CAST(event_date AS TIMESTAMP) AT TIME ZONE 'UTC', site, device_type, device_id, metric, sample_count, min_value, max_value, avg_value FROM device_health.daily_device_metrics";
@@ -238,7 +249,7 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     f.sql(&format!(
         "UPDATE iot_raw.stream_daily_device_metrics SET samples = samples + 1 WHERE {first_group}"
     ));
-    let failed = audit(&f);
+    let failed = audit(f);
     assert!(!failed.status.success(), "{}", stdout(&failed));
     assert!(stdout(&failed).contains("stream_matches_batch"), "{}", stdout(&failed));
     // A device-day the stream lacks fails too (an INNER JOIN let it pass) …
@@ -247,7 +258,7 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     f.sql(&format!(
         "DELETE FROM iot_raw.stream_daily_device_metrics WHERE {first_group}"
     ));
-    let missing = audit(&f);
+    let missing = audit(f);
     assert!(
         !missing.status.success(),
         "a group missing from the stream passed:\n{}",
@@ -260,16 +271,19 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
         "INSERT INTO iot_raw.stream_daily_device_metrics VALUES (TIMESTAMPTZ '{} 00:00:00+00', 'berlin', 'press', 'ghost-device', 'oil_temperature', 3, 1, 2, 1.5)",
         f.days[0]
     ));
-    let extra = audit(&f);
+    let extra = audit(f);
     assert!(
         !extra.status.success(),
         "a group only the stream holds passed:\n{}",
         stdout(&extra)
     );
     f.sql("DELETE FROM iot_raw.stream_daily_device_metrics");
+}
 
+/// Value drift beyond the tolerance, then forgiven by a looser one.
+fn value_drift_is_caught_and_tolerated(f: &Fixture) {
     // Value drift beyond the tolerance, then forgiven by a looser one.
-    let (device, metric) = some_group(&f, &f.days[0], 0);
+    let (device, metric) = some_group(f, &f.days[0], 0);
     let target = format!(
         "event_date = '{}' AND device_id = '{device}' AND metric = '{metric}'",
         f.days[0]
@@ -288,10 +302,13 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
         "UPDATE device_health.daily_device_metrics SET avg_value = (avg_value - 0.01) / 1.01 WHERE {target}"
     ));
     assert_eq!(f.reconcile(&[]).0, 0, "the drift is undone");
+}
 
+/// Missing raw rows and rows duplicated under new ids, then repaired.
+fn lost_and_duplicated_rows_are_counted(f: &Fixture) {
     // Missing raw rows and rows duplicated under new ids, carried into the models by a restate.
-    let (lost_device, lost_metric) = some_group(&f, &f.days[0], 1);
-    let (dup_device, dup_metric) = some_group(&f, &f.days[1], 2);
+    let (lost_device, lost_metric) = some_group(f, &f.days[0], 1);
+    let (dup_device, dup_metric) = some_group(f, &f.days[1], 2);
     let raw_group = |day: &str, device: &str, metric: &str| {
         format!("device_id = '{device}' AND metric = '{metric}' AND CAST(ts AT TIME ZONE 'UTC' AS DATE) = '{day}'")
     };
@@ -330,9 +347,12 @@ fn reconcile_passes_on_consistent_data_and_catches_every_planted_defect() {
     f.sql("DELETE FROM iot_raw.telemetry WHERE event_id LIKE 'dup-%'");
     f.load();
     assert_eq!(f.reconcile(&[]).0, 0, "repaired");
+}
 
+/// A row the batch model holds twice, and a day it lacks altogether.
+fn duplicate_rows_and_missing_days_are_named(f: &Fixture) {
     // A row the batch model holds twice.
-    let (twice, twice_metric) = some_group(&f, &f.days[1], 3);
+    let (twice, twice_metric) = some_group(f, &f.days[1], 3);
     f.sql(&format!(
         "INSERT INTO device_health.daily_device_metrics SELECT * FROM device_health.daily_device_metrics WHERE event_date = '{}' AND device_id = '{twice}' AND metric = '{twice_metric}'",
         f.days[1]
@@ -454,6 +474,26 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
         output
     };
     ok(run(&["apply", "-f", SPEC, "--yes", "--only", "nats"]));
+    simulate_twice_with_dedupe_ids(&run, &day);
+
+    ok(run(&["replay", "-f", SPEC, "--since", "1h", "--to", "warehouse"]));
+    ok(run(&["apply", "-f", SPEC, "--yes"]));
+    let passed = ok(run(&["reconcile", "-f", SPEC, "--date", &day, "--format", "json"]));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&passed)).unwrap();
+    let batch = pair(&json, "batch");
+    assert_eq!(batch["status"], "pass", "{json:#}");
+    assert!(batch["groups"].as_u64().unwrap() >= 24);
+    assert!(json["batch_source"].as_str().unwrap().starts_with("DuckDB"));
+
+    lost_rows_are_caught(&run, &project, &day);
+}
+
+/// Simulates a day twice with `--dedupe-ids`: the second run stores nothing.
+fn simulate_twice_with_dedupe_ids(run: &dyn Fn(&[&str]) -> Output, day: &str) {
+    let ok = |output: Output| {
+        assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+        output
+    };
     let simulate = [
         "simulate",
         "-f",
@@ -463,7 +503,7 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
         "--rate",
         "1/15min",
         "--start",
-        &day,
+        day,
     ];
     let simulate: Vec<&str> = simulate
         .iter()
@@ -485,17 +525,11 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
         (again["stored"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), first["stored"].as_u64())
     );
+}
 
-    ok(run(&["replay", "-f", SPEC, "--since", "1h", "--to", "warehouse"]));
-    ok(run(&["apply", "-f", SPEC, "--yes"]));
-    let passed = ok(run(&["reconcile", "-f", SPEC, "--date", &day, "--format", "json"]));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&passed)).unwrap();
-    let batch = pair(&json, "batch");
-    assert_eq!(batch["status"], "pass", "{json:#}");
-    assert!(batch["groups"].as_u64().unwrap() >= 24);
-    assert!(json["batch_source"].as_str().unwrap().starts_with("DuckDB"));
-
-    // Rows lost from the DuckDB raw table, the day restated: caught, with the device named.
+/// Rows lost from the DuckDB raw table, the day restated: caught, with the device named.
+fn lost_rows_are_caught(run: &dyn Fn(&[&str]) -> Output, project: &std::path::Path, day: &str) {
+    let bin = venv_bin("sqlmesh");
     let database = project.join("iotctl.duckdb");
     let delete = format!(
         "import duckdb; con = duckdb.connect({:?}); print(con.execute(\"DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry ORDER BY event_id LIMIT 2) RETURNING device_id\").fetchall()[0][0])",
@@ -505,7 +539,7 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
     let victim = String::from_utf8_lossy(&victim.stdout).trim().to_string();
     run_ok(
         Command::new(&bin)
-            .current_dir(&project)
+            .current_dir(project)
             .args([
                 "--gateway",
                 "duckdb",
@@ -513,9 +547,9 @@ fn reconcile_on_the_embedded_duckdb_warehouse_and_dedupe_ids() {
                 "--restate-model",
                 "device_health.daily_device_metrics",
             ])
-            .args(["--start", &day, "--end", &day, "--auto-apply", "--no-prompts"]),
+            .args(["--start", day, "--end", day, "--auto-apply", "--no-prompts"]),
     );
-    let failed = run(&["reconcile", "-f", SPEC, "--date", &day]);
+    let failed = run(&["reconcile", "-f", SPEC, "--date", day]);
     assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
     assert!(stdout(&failed).contains(&victim), "{}", stdout(&failed));
 }

@@ -280,30 +280,7 @@ fn replay_of_a_sub_range_is_exact_idempotent_and_dead_letters_malformed_events()
         "the replay stream must hold exactly the valid berlin events before --until"
     );
 
-    // Dead letters: the three malformed berlin events, each with its reason.
-    let dead = read_stream(&nats, "FACTORY_DLQ");
-    assert_eq!(dead.len(), 3, "{dead:#?}");
-    let reasons: Vec<String> = dead
-        .iter()
-        .map(|(_, _, h)| {
-            h.iter()
-                .find(|x| x.starts_with("Iotctl-Reason="))
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    assert!(reasons[0].contains("not a JSON object"), "{reasons:?}");
-    assert!(reasons[1].contains("/value"), "{reasons:?}");
-    assert!(reasons[2].contains("does not match subject"), "{reasons:?}");
-    for (subject, _, headers) in &dead {
-        assert_eq!(subject, "dlq.iot.berlin.press.oil_temperature");
-        assert!(
-            headers
-                .iter()
-                .any(|h| h == "Iotctl-Original-Subject=iot.berlin.press.oil_temperature")
-        );
-        assert!(headers.iter().any(|h| h.starts_with("Iotctl-Original-Sequence=")));
-    }
+    three_berlin_dead_letters_with_reasons(&nats);
 
     // Again: nothing new is stored.
     let again = replay(
@@ -329,6 +306,33 @@ fn replay_of_a_sub_range_is_exact_idempotent_and_dead_letters_malformed_events()
     let id = list["replays"][0]["id"].as_str().unwrap();
     let show = ledger(&nats, &["show", id]);
     assert!(stdout(&show).contains("published to replay"), "{}", stdout(&show));
+}
+
+/// Dead letters: the three malformed berlin events, each with its reason.
+fn three_berlin_dead_letters_with_reasons(nats: &TestNats) {
+    let dead = read_stream(nats, "FACTORY_DLQ");
+    assert_eq!(dead.len(), 3, "{dead:#?}");
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|(_, _, h)| {
+            h.iter()
+                .find(|x| x.starts_with("Iotctl-Reason="))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(reasons[0].contains("not a JSON object"), "{reasons:?}");
+    assert!(reasons[1].contains("/value"), "{reasons:?}");
+    assert!(reasons[2].contains("does not match subject"), "{reasons:?}");
+    for (subject, _, headers) in &dead {
+        assert_eq!(subject, "dlq.iot.berlin.press.oil_temperature");
+        assert!(
+            headers
+                .iter()
+                .any(|h| h == "Iotctl-Original-Subject=iot.berlin.press.oil_temperature")
+        );
+        assert!(headers.iter().any(|h| h.starts_with("Iotctl-Original-Sequence=")));
+    }
 }
 
 /// Recreates the replay stream (which also clears its dedupe memory) for a fresh trial.
@@ -524,27 +528,36 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         "json",
     ];
     replay_args.extend_from_slice(&sqlmesh_args);
-    // Every row's identity, value and sequence, sorted: compared with the source events.
-    let rows = |pg: &TestPostgres| -> Vec<(String, f64, i64)> {
-        let mut rows: Vec<(String, f64, i64)> = pg
-            .psql(&["-F", "|", "-c", "SELECT event_id, value, seq FROM iot_raw.telemetry"])
-            .lines()
-            .map(|line| {
-                let mut parts = line.split('|');
-                let id = parts.next().unwrap().to_string();
-                (
-                    id,
-                    parts.next().unwrap().parse().unwrap(),
-                    parts.next().unwrap().parse().unwrap(),
-                )
-            })
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows
-    };
-    let expected = expected_rows(&valid);
+    loads_exactly_twice(&|| with_env(&replay_args), &pg, &valid);
+    values_match_and_days_were_restated(&pg, &valid);
+
+    // A range the table partly holds, with an identity twice in one batch: the direct COPY is
+    // refused and the staged upsert loads exactly the missing rows, once each.
+    pg.psql(&[
+        "-c",
+        "DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry ORDER BY event_id LIMIT 10)",
+    ]);
+    let (again, fresh) = republished(&valid);
+    publish(&nats, &again);
+    let output = with_env(&replay_args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        rows(&pg),
+        expected_rows(&[valid, fresh].concat()),
+        "a partly loaded range with repeated identities"
+    );
+}
+
+/// Two replays into the warehouse: each publishes every valid event, dead-letters the four
+/// malformed ones, and leaves exactly the source's rows.
+fn loads_exactly_twice(
+    run: &dyn Fn() -> std::process::Output,
+    pg: &crate::harness::postgres::TestPostgres,
+    valid: &[(String, String)],
+) {
+    let expected = expected_rows(valid);
     for round in 0..2 {
-        let output = with_env(&replay_args);
+        let output = run();
         assert_eq!(output.status.code(), Some(0), "round {round}: {}", stderr(&output));
         let summary: serde_json::Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
         assert_eq!(
@@ -558,11 +571,34 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
             "round {round}"
         );
         assert_eq!(
-            rows(&pg),
+            rows(pg),
             expected,
             "round {round}: warehouse rows differ from the source events"
         );
     }
+}
+
+/// Every warehouse row's identity, value and sequence, sorted: compared with the source events.
+fn rows(pg: &crate::harness::postgres::TestPostgres) -> Vec<(String, f64, i64)> {
+    let mut rows: Vec<(String, f64, i64)> = pg
+        .psql(&["-F", "|", "-c", "SELECT event_id, value, seq FROM iot_raw.telemetry"])
+        .lines()
+        .map(|line| {
+            let mut parts = line.split('|');
+            let id = parts.next().unwrap().to_string();
+            (
+                id,
+                parts.next().unwrap().parse().unwrap(),
+                parts.next().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// The loaded values sum to the source's, and `--restate` re-ran the daily models.
+fn values_match_and_days_were_restated(pg: &crate::harness::postgres::TestPostgres, valid: &[(String, String)]) {
     // Values equal the source exactly (a second load changed nothing).
     let sum: f64 = pg
         .psql(&["-c", "SELECT sum(value) FROM iot_raw.telemetry"])
@@ -594,22 +630,6 @@ fn replay_to_the_warehouse_is_exact_twice_and_restates_the_daily_models() {
         batch,
         valid.len() as u64,
         "restated batch counts differ from the loaded events"
-    );
-
-    // A range the table partly holds, with an identity twice in one batch: the direct COPY is
-    // refused and the staged upsert loads exactly the missing rows, once each.
-    pg.psql(&[
-        "-c",
-        "DELETE FROM iot_raw.telemetry WHERE event_id IN (SELECT event_id FROM iot_raw.telemetry ORDER BY event_id LIMIT 10)",
-    ]);
-    let (again, fresh) = republished(&valid);
-    publish(&nats, &again);
-    let output = with_env(&replay_args);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(
-        rows(&pg),
-        expected_rows(&[valid, fresh].concat()),
-        "a partly loaded range with repeated identities"
     );
 }
 

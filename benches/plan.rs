@@ -61,100 +61,9 @@ fn main() {
         .build()
         .unwrap();
     let desired = streams(100);
-    let (setup, noop) = runtime.block_on(async {
-        let settings = NatsSettings {
-            servers: vec![url.clone()],
-            auth: NatsAuth::None,
-            tls_ca: None,
-            tls_required: false,
-        };
-        let nats = Nats::connect(&settings).await.unwrap();
-        let started = Instant::now();
-        let (changes, _) = iotctl::plan::nats::diff("bench", &desired, &nats.observe().await.unwrap(), unix_now());
-        for change in &changes {
-            nats.execute(change, "bench").await.unwrap();
-        }
-        let setup = started.elapsed();
-        let mut noop = Vec::new();
-        for _ in 0..15 {
-            let started = Instant::now();
-            let lock = nats.lock("bench", Duration::from_secs(5)).await.unwrap();
-            let (changes, conflicts) =
-                iotctl::plan::nats::diff("bench", &desired, &nats.observe().await.unwrap(), unix_now());
-            assert!(changes.is_empty() && conflicts.is_empty(), "{changes:?}");
-            lock.release().await.unwrap();
-            noop.push(started.elapsed());
-        }
-        (setup, median(noop))
-    });
-
-    // The RisingWave planner over 4000 objects (the size the render benchmark's spec yields).
-    let objects: Vec<iotctl::render::risingwave::RwObject> = (0..4000)
-        .map(|i| iotctl::render::risingwave::RwObject {
-            kind: if i == 0 {
-                RwKind::Table
-            } else {
-                RwKind::MaterializedView
-            },
-            name: format!("object_{i:04}"),
-            depends_on: if i == 0 { vec![] } else { vec!["object_0000".into()] },
-            ddl: format!(
-                "CREATE MATERIALIZED VIEW IF NOT EXISTS iot.object_{i:04} AS SELECT {i} FROM iot.object_0000;"
-            ),
-            secret_env: None,
-            nats_consumer: None,
-            state: iotctl::render::risingwave::StateBound::Stateless("bench"),
-        })
-        .collect();
-    let mut snapshot = CatalogSnapshot {
-        schema_exists: true,
-        ..Default::default()
-    };
-    for o in &objects {
-        snapshot.relations.insert(o.name.clone(), o.kind);
-        snapshot.ledger.insert(o.name.clone(), ddl_hash(&o.ddl));
-    }
-    let mut rw = Vec::new();
-    for _ in 0..15 {
-        let started = Instant::now();
-        let changes: Vec<Change> = iotctl::plan::risingwave::diff(&objects, &snapshot);
-        assert!(changes.is_empty());
-        rw.push(started.elapsed());
-    }
-
-    // The whole CLI, process start to exit, for the factory example against the same server.
-    let binary = root.join("target/release/iotctl");
-    let cli = if binary.exists() {
-        let spec = root.join("examples/factory.yaml");
-        let run = || {
-            Command::new(&binary)
-                .args([
-                    "apply",
-                    "-f",
-                    spec.to_str().unwrap(),
-                    "--nats-url",
-                    &url,
-                    "--only",
-                    "nats",
-                    "--yes",
-                    "-q",
-                ])
-                .output()
-                .unwrap()
-        };
-        let first = run();
-        assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-        let samples: Vec<Duration> = (0..15)
-            .map(|_| {
-                let started = Instant::now();
-                assert!(run().status.success());
-                started.elapsed()
-            })
-            .collect();
-        Some(median(samples))
-    } else {
-        None
-    };
+    let (setup, noop) = runtime.block_on(nats_apply(&url, &desired));
+    let rw = risingwave_plan();
+    let cli = cli_apply(&root, &url);
     drop(nats);
 
     let mut table = comfy_table::Table::new();
@@ -196,4 +105,105 @@ fn main() {
         ]),
     };
     println!("{table}");
+}
+
+/// Creating 100 streams, then the median of 15 no-op applies (lock, observe, diff, unlock).
+async fn nats_apply(url: &str, desired: &[StreamConfig]) -> (Duration, Duration) {
+    let settings = NatsSettings {
+        servers: vec![url.to_string()],
+        auth: NatsAuth::None,
+        tls_ca: None,
+        tls_required: false,
+    };
+    let nats = Nats::connect(&settings).await.unwrap();
+    let started = Instant::now();
+    let (changes, _) = iotctl::plan::nats::diff("bench", desired, &nats.observe().await.unwrap(), unix_now());
+    for change in &changes {
+        nats.execute(change, "bench").await.unwrap();
+    }
+    let setup = started.elapsed();
+    let mut noop = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        let lock = nats.lock("bench", Duration::from_secs(5)).await.unwrap();
+        let (changes, conflicts) =
+            iotctl::plan::nats::diff("bench", desired, &nats.observe().await.unwrap(), unix_now());
+        assert!(changes.is_empty() && conflicts.is_empty(), "{changes:?}");
+        lock.release().await.unwrap();
+        noop.push(started.elapsed());
+    }
+    (setup, median(noop))
+}
+
+/// The RisingWave planner over 4000 objects (the size the render benchmark's spec yields).
+fn risingwave_plan() -> Vec<Duration> {
+    let objects: Vec<iotctl::render::risingwave::RwObject> = (0..4000)
+        .map(|i| iotctl::render::risingwave::RwObject {
+            kind: if i == 0 {
+                RwKind::Table
+            } else {
+                RwKind::MaterializedView
+            },
+            name: format!("object_{i:04}"),
+            depends_on: if i == 0 { vec![] } else { vec!["object_0000".into()] },
+            ddl: format!(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS iot.object_{i:04} AS SELECT {i} FROM iot.object_0000;"
+            ),
+            secret_env: None,
+            nats_consumer: None,
+            state: iotctl::render::risingwave::StateBound::Stateless("bench"),
+        })
+        .collect();
+    let mut snapshot = CatalogSnapshot {
+        schema_exists: true,
+        ..Default::default()
+    };
+    for o in &objects {
+        snapshot.relations.insert(o.name.clone(), o.kind);
+        snapshot.ledger.insert(o.name.clone(), ddl_hash(&o.ddl));
+    }
+    let mut rw = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        let changes: Vec<Change> = iotctl::plan::risingwave::diff(&objects, &snapshot);
+        assert!(changes.is_empty());
+        rw.push(started.elapsed());
+    }
+    rw
+}
+
+/// The whole CLI, process start to exit, for the factory example against the same server.
+fn cli_apply(root: &std::path::Path, url: &str) -> Option<Duration> {
+    let binary = root.join("target/release/iotctl");
+    if binary.exists() {
+        let spec = root.join("examples/factory.yaml");
+        let run = || {
+            Command::new(&binary)
+                .args([
+                    "apply",
+                    "-f",
+                    spec.to_str().unwrap(),
+                    "--nats-url",
+                    url,
+                    "--only",
+                    "nats",
+                    "--yes",
+                    "-q",
+                ])
+                .output()
+                .unwrap()
+        };
+        let first = run();
+        assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+        let samples: Vec<Duration> = (0..15)
+            .map(|_| {
+                let started = Instant::now();
+                assert!(run().status.success());
+                started.elapsed()
+            })
+            .collect();
+        Some(median(samples))
+    } else {
+        None
+    }
 }

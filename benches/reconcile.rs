@@ -99,55 +99,7 @@ fn main() {
     let spec = spec.to_str().unwrap();
     let day = (time::OffsetDateTime::now_utc().date() - time::Duration::days(1)).to_string();
 
-    // simulate: each round into a fresh server; the last one's stream is reconciled.
-    let mut simulate_rates = Vec::new();
-    let mut published = 0;
-    let mut nats = None;
-    for _ in 0..ROUNDS {
-        let server = TestNats::start();
-        run(
-            &binary,
-            &[
-                "apply",
-                "-f",
-                spec,
-                "--nats-url",
-                &server.url,
-                "--only",
-                "nats",
-                "--yes",
-                "-q",
-            ],
-            &[],
-        );
-        let output = run(
-            &binary,
-            &[
-                "simulate",
-                "-f",
-                spec,
-                "--nats-url",
-                &server.url,
-                "--devices",
-                &devices,
-                "--rate",
-                "1/min",
-                "--duration",
-                "1d",
-                "--start",
-                &day,
-                "--format",
-                "json",
-            ],
-            &[],
-        );
-        let summary = json(&output);
-        published = summary["counts"]["published"].as_u64().unwrap();
-        assert_eq!(summary["counts"]["stored"].as_u64(), Some(published));
-        simulate_rates.push(summary["events_per_second"].as_f64().unwrap());
-        nats = Some(server);
-    }
-    let nats = nats.unwrap();
+    let (simulate_rates, published, nats) = simulate_rounds(&binary, spec, &devices, &day);
     let url = nats.url.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -156,7 +108,6 @@ fn main() {
         .build()
         .unwrap();
 
-    // The batch: a replay into the embedded DuckDB warehouse, then SQLMesh's daily models.
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("sqlmesh");
     let project = project.to_str().unwrap();
@@ -164,43 +115,7 @@ fn main() {
         ("IOTCTL_SQLMESH_DIR", project),
         ("IOTCTL_SQLMESH_BIN", sqlmesh.to_str().unwrap()),
     ];
-    let started = Instant::now();
-    run(
-        &binary,
-        &[
-            "replay",
-            "-f",
-            spec,
-            "--nats-url",
-            &url,
-            "--since",
-            "1h",
-            "--to",
-            "warehouse",
-            "--sqlmesh-gateway",
-            "duckdb",
-            "-q",
-        ],
-        &sqlmesh_env,
-    );
-    let load_seconds = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    run(
-        &binary,
-        &[
-            "apply",
-            "-f",
-            spec,
-            "--nats-url",
-            &url,
-            "--yes",
-            "-q",
-            "--sqlmesh-gateway",
-            "duckdb",
-        ],
-        &sqlmesh_env,
-    );
-    let models_seconds = started.elapsed().as_secs_f64();
+    let (load_seconds, models_seconds) = build_batch(&binary, spec, &url, &sqlmesh_env);
 
     let mut plain = Vec::new();
     let mut raw_rates = Vec::new();
@@ -235,6 +150,138 @@ fn main() {
         groups = report["pairs"][0]["groups"].as_u64().unwrap();
     }
 
+    let measured = Measured {
+        published,
+        groups,
+        simulate_rates,
+        plain,
+        raw_rates,
+        rss,
+        load_seconds,
+        models_seconds,
+    };
+    print_table(&measured);
+}
+
+/// Simulate: each round into a fresh server; the last one's stream is reconciled. Returns the
+/// rates, the events published per round and the last server.
+fn simulate_rounds(binary: &std::path::Path, spec: &str, devices: &str, day: &str) -> (Vec<f64>, u64, TestNats) {
+    let mut simulate_rates = Vec::new();
+    let mut published = 0;
+    let mut nats = None;
+    for _ in 0..ROUNDS {
+        let server = TestNats::start();
+        run(
+            binary,
+            &[
+                "apply",
+                "-f",
+                spec,
+                "--nats-url",
+                &server.url,
+                "--only",
+                "nats",
+                "--yes",
+                "-q",
+            ],
+            &[],
+        );
+        let output = run(
+            binary,
+            &[
+                "simulate",
+                "-f",
+                spec,
+                "--nats-url",
+                &server.url,
+                "--devices",
+                devices,
+                "--rate",
+                "1/min",
+                "--duration",
+                "1d",
+                "--start",
+                day,
+                "--format",
+                "json",
+            ],
+            &[],
+        );
+        let summary = json(&output);
+        published = summary["counts"]["published"].as_u64().unwrap();
+        assert_eq!(summary["counts"]["stored"].as_u64(), Some(published));
+        simulate_rates.push(summary["events_per_second"].as_f64().unwrap());
+        nats = Some(server);
+    }
+    (simulate_rates, published, nats.unwrap())
+}
+
+/// The batch: a replay into the embedded DuckDB warehouse, then SQLMesh's daily models.
+/// Returns the seconds each took.
+fn build_batch(binary: &std::path::Path, spec: &str, url: &str, sqlmesh_env: &[(&str, &str)]) -> (f64, f64) {
+    let started = Instant::now();
+    run(
+        binary,
+        &[
+            "replay",
+            "-f",
+            spec,
+            "--nats-url",
+            url,
+            "--since",
+            "1h",
+            "--to",
+            "warehouse",
+            "--sqlmesh-gateway",
+            "duckdb",
+            "-q",
+        ],
+        sqlmesh_env,
+    );
+    let load_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    run(
+        binary,
+        &[
+            "apply",
+            "-f",
+            spec,
+            "--nats-url",
+            url,
+            "--yes",
+            "-q",
+            "--sqlmesh-gateway",
+            "duckdb",
+        ],
+        sqlmesh_env,
+    );
+    let models_seconds = started.elapsed().as_secs_f64();
+    (load_seconds, models_seconds)
+}
+
+/// What the bench measured.
+struct Measured {
+    published: u64,
+    groups: u64,
+    simulate_rates: Vec<f64>,
+    plain: Vec<f64>,
+    raw_rates: Vec<f64>,
+    rss: Vec<f64>,
+    load_seconds: f64,
+    models_seconds: f64,
+}
+
+fn print_table(m: &Measured) {
+    let Measured {
+        published,
+        groups,
+        simulate_rates,
+        plain,
+        raw_rates,
+        rss,
+        load_seconds,
+        models_seconds,
+    } = m;
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(vec!["measure", "median", "runs", "target"]);
@@ -242,25 +289,25 @@ fn main() {
     table.add_row(vec![
         format!("simulate {published} events, acked (events/s)"),
         format!("{:.0}", median(simulate_rates.clone())),
-        runs(&simulate_rates),
+        runs(simulate_rates),
         "≥ 150000".into(),
     ]);
     table.add_row(vec![
         "plain ordered-push read, no parsing (events/s)".into(),
         format!("{:.0}", median(plain.clone())),
-        runs(&plain),
+        runs(plain),
         "-".into(),
     ]);
     table.add_row(vec![
         "reconcile raw leg (events/s)".into(),
         format!("{:.0}", median(raw_rates.clone())),
-        runs(&raw_rates),
+        runs(raw_rates),
         "≥ 400000".into(),
     ]);
     table.add_row(vec![
         format!("reconcile peak RSS (MiB), {groups} groups"),
         format!("{:.1}", median(rss.clone())),
-        runs(&rss),
+        runs(rss),
         "bounded by groups".into(),
     ]);
     table.add_row(vec![

@@ -102,11 +102,40 @@ fn main() {
         ),
     ]);
 
-    // How long SQLMesh takes to load the rendered project (for scale next to the above).
+    sqlmesh_load_row(&mut table, &files);
+    println!("{table}");
+}
+
+#[allow(dead_code)]
+fn breakdown(text: &str) {
+    let t = Instant::now();
+    let _: iotctl::spec::Spec = serde_yaml_ng::from_str(text).unwrap();
+    eprintln!("serde_yaml_ng alone: {:?}", t.elapsed());
+    let t = Instant::now();
+    let _ = iotctl::spec::positions::Positions::index(text);
+    eprintln!("positions index: {:?}", t.elapsed());
+    let loaded = spec::load::parse("bench.yaml", text.as_bytes()).unwrap();
+    let templates = Templates::embedded();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let objects = iotctl::render::risingwave::render(&loaded.spec, &templates).unwrap();
+        eprintln!("risingwave: {:?} ({} objects)", t.elapsed(), objects.len());
+        let t = Instant::now();
+        let _ = iotctl::render::sqlmesh::render(&loaded.spec, &templates).unwrap();
+        eprintln!("sqlmesh: {:?}", t.elapsed());
+        let t = Instant::now();
+        let _ = iotctl::render::contracts::render(&loaded.spec).unwrap();
+        eprintln!("contracts: {:?}", t.elapsed());
+    }
+}
+
+/// How long SQLMesh takes to load the rendered project (for scale next to the above).
+fn sqlmesh_load_row(table: &mut comfy_table::Table, files: &[&iotctl::render::Artifact]) {
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     let sqlmesh = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/sqlmesh");
     if sqlmesh.exists() {
         let dir = tempfile::tempdir().unwrap();
-        for file in &files {
+        for file in files {
             let path = dir.path().join(&file.path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, &file.content).unwrap();
@@ -140,29 +169,5 @@ fn main() {
             "skipped",
             "no .venv: run scripts/setup.sh",
         ]);
-    }
-    println!("{table}");
-}
-
-#[allow(dead_code)]
-fn breakdown(text: &str) {
-    let t = Instant::now();
-    let _: iotctl::spec::Spec = serde_yaml_ng::from_str(text).unwrap();
-    eprintln!("serde_yaml_ng alone: {:?}", t.elapsed());
-    let t = Instant::now();
-    let _ = iotctl::spec::positions::Positions::index(text);
-    eprintln!("positions index: {:?}", t.elapsed());
-    let loaded = spec::load::parse("bench.yaml", text.as_bytes()).unwrap();
-    let templates = Templates::embedded();
-    for _ in 0..2 {
-        let t = Instant::now();
-        let objects = iotctl::render::risingwave::render(&loaded.spec, &templates).unwrap();
-        eprintln!("risingwave: {:?} ({} objects)", t.elapsed(), objects.len());
-        let t = Instant::now();
-        let _ = iotctl::render::sqlmesh::render(&loaded.spec, &templates).unwrap();
-        eprintln!("sqlmesh: {:?}", t.elapsed());
-        let t = Instant::now();
-        let _ = iotctl::render::contracts::render(&loaded.spec).unwrap();
-        eprintln!("contracts: {:?}", t.elapsed());
     }
 }

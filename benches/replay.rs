@@ -122,142 +122,26 @@ fn main() {
         .unwrap();
     assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (publish_rate, raw_rate) = runtime.block_on(async {
-        let js = jetstream::new(async_nats::connect(&url).await.unwrap());
-        js.create_stream(stream::Config {
-            name: "RAWCOPY".into(),
-            subjects: vec!["rawcopy.>".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        js.create_stream(stream::Config {
-            name: "PYCOPY".into(),
-            subjects: vec!["pycopy.>".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let started = Instant::now();
-        publish_all(&js, count).await;
-        let publish_rate = count as f64 / started.elapsed().as_secs_f64();
-        (publish_rate, raw_replay(&js, count).await)
-    });
-
-    let started = Instant::now();
-    let replay = Command::new(&binary)
-        .args([
-            "replay",
-            "-f",
-            spec.to_str().unwrap(),
-            "--nats-url",
-            &url,
-            "--since",
-            "1h",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let iotctl_seconds = started.elapsed().as_secs_f64();
-    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
-    let summary: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&replay.stdout).lines().last().unwrap()).unwrap();
-    assert_eq!(
-        summary["replay"]["counts"]["published"].as_u64(),
-        Some(count),
-        "iotctl replayed a different count"
-    );
-    let iotctl_rate = count as f64 / summary["seconds"].as_f64().unwrap_or(iotctl_seconds);
-    let rss_mib = summary["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
-
-    let python = root.join(".venv/bin/python");
+    let (publish_rate, raw_rate) = baseline(&url, count);
+    let (iotctl_rate, rss_mib) = iotctl_replay(&binary, &spec, &url, count);
     let py_count = count.min(100_000);
-    let py_rate = Command::new(&python)
-        .arg(root.join("scripts/replay_nats_py.py"))
-        .args([
-            url.as_str(),
-            "FACTORY_TELEMETRY",
-            "iot.>",
-            "pycopy",
-            &py_count.to_string(),
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok());
+    let py_rate = nats_py(&root, &url, py_count);
     let warehouse = warehouse_leg(&root, &binary, &spec, &url, count);
     let duckdb = duckdb_leg(&root, &binary, &spec, &url, count);
     drop(nats);
 
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(vec!["", "msg/s", "notes"]);
-    table.add_row(vec![
-        "publish (setup)".to_string(),
-        format!("{publish_rate:.0}"),
-        format!("{count} events of ~150 B, 4000 acks in flight"),
-    ]);
-    table.add_row(vec![
-        "(a) raw async-nats read + republish".to_string(),
-        format!("{raw_rate:.0}"),
-        "ordered pull consumer, Nats-Msg-Id, 2048 acks in flight".into(),
-    ]);
-    table.add_row(vec![
-        "iotctl replay".to_string(),
-        format!("{iotctl_rate:.0}"),
-        format!(
-            "{:.0} % of (a) (target ≥ 80 %); validation, checkpoints; peak RSS {rss_mib:.0} MiB",
-            100.0 * iotctl_rate / raw_rate
-        ),
-    ]);
-    match py_rate {
-        Some(py) => table.add_row(vec![
-            "(b) nats-py straightforward script".to_string(),
-            format!("{py:.0}"),
-            format!("{py_count} events; iotctl is {:.1}× (target ≥ 4×)", iotctl_rate / py),
-        ]),
-        None => table.add_row(vec![
-            "(b) nats-py straightforward script",
-            "skipped",
-            "no .venv with nats-py: run scripts/setup.sh",
-        ]),
+    let results = Results {
+        count,
+        publish_rate,
+        raw_rate,
+        iotctl_rate,
+        rss_mib,
+        py_count,
+        py_rate,
+        warehouse,
+        duckdb,
     };
-    match warehouse {
-        Some(rate) => table.add_row(vec![
-            "iotctl replay --to warehouse (PostgreSQL)".to_string(),
-            format!("{rate:.0}"),
-            format!("COPY + upsert into PostgreSQL, {count} rows (target ≥ 150k rows/s)"),
-        ]),
-        None => table.add_row(vec![
-            "iotctl replay --to warehouse (PostgreSQL)",
-            "skipped",
-            "no PostgreSQL server binaries",
-        ]),
-    };
-    match duckdb {
-        Some(load) => table.add_row(vec![
-            "iotctl replay --to warehouse (DuckDB)".to_string(),
-            format!("{:.0}", load.rate),
-            format!(
-                "{count} rows{}; peak RSS iotctl {:.0} MiB, DuckDB helper {:.0} MiB (target ≥ 150k rows/s, ≥ 0.8× PostgreSQL)",
-                warehouse.map_or(String::new(), |pg| format!(", {:.2}× PostgreSQL", load.rate / pg)),
-                load.iotctl_rss_kib as f64 / 1024.0,
-                load.helper_rss_kib as f64 / 1024.0
-            ),
-        ]),
-        None => table.add_row(vec![
-            "iotctl replay --to warehouse (DuckDB)",
-            "skipped",
-            "no .venv with SQLMesh's duckdb: run scripts/setup.sh",
-        ]),
-    };
-    println!("{table}");
+    print_table(&results);
 }
 
 /// Starts the test harness's throwaway PostgreSQL, creates the raw table
@@ -356,4 +240,167 @@ fn duckdb_leg(
         iotctl_rss_kib: summary["peak_rss_kib"].as_u64().unwrap_or(0),
         helper_rss_kib: summary["helper_peak_rss_kib"].as_u64().unwrap_or(0),
     })
+}
+
+/// Publishes `count` events, then times the raw async-nats read-and-republish loop (a).
+fn baseline(url: &str, count: u64) -> (f64, f64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (publish_rate, raw_rate) = runtime.block_on(async {
+        let js = jetstream::new(async_nats::connect(url).await.unwrap());
+        js.create_stream(stream::Config {
+            name: "RAWCOPY".into(),
+            subjects: vec!["rawcopy.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        js.create_stream(stream::Config {
+            name: "PYCOPY".into(),
+            subjects: vec!["pycopy.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let started = Instant::now();
+        publish_all(&js, count).await;
+        let publish_rate = count as f64 / started.elapsed().as_secs_f64();
+        (publish_rate, raw_replay(&js, count).await)
+    });
+    (publish_rate, raw_rate)
+}
+
+/// `iotctl replay` over the whole range: its rate and peak RSS (MiB).
+fn iotctl_replay(binary: &std::path::Path, spec: &std::path::Path, url: &str, count: u64) -> (f64, f64) {
+    let started = Instant::now();
+    let replay = Command::new(binary)
+        .args([
+            "replay",
+            "-f",
+            spec.to_str().unwrap(),
+            "--nats-url",
+            url,
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let iotctl_seconds = started.elapsed().as_secs_f64();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&replay.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary["replay"]["counts"]["published"].as_u64(),
+        Some(count),
+        "iotctl replayed a different count"
+    );
+    let iotctl_rate = count as f64 / summary["seconds"].as_f64().unwrap_or(iotctl_seconds);
+    let rss_mib = summary["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0;
+    (iotctl_rate, rss_mib)
+}
+
+/// (b) the straightforward nats-py script over `count` events.
+fn nats_py(root: &std::path::Path, url: &str, count: u64) -> Option<f64> {
+    let python = root.join(".venv/bin/python");
+    Command::new(&python)
+        .arg(root.join("scripts/replay_nats_py.py"))
+        .args([url, "FACTORY_TELEMETRY", "iot.>", "pycopy", &count.to_string()])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+}
+
+struct Results {
+    count: u64,
+    publish_rate: f64,
+    raw_rate: f64,
+    iotctl_rate: f64,
+    rss_mib: f64,
+    py_count: u64,
+    py_rate: Option<f64>,
+    warehouse: Option<f64>,
+    duckdb: Option<DuckDbLoad>,
+}
+
+fn print_table(r: &Results) {
+    let Results {
+        count,
+        publish_rate,
+        raw_rate,
+        iotctl_rate,
+        rss_mib,
+        py_count,
+        py_rate,
+        warehouse,
+        duckdb,
+    } = r;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(vec!["", "msg/s", "notes"]);
+    table.add_row(vec![
+        "publish (setup)".to_string(),
+        format!("{publish_rate:.0}"),
+        format!("{count} events of ~150 B, 4000 acks in flight"),
+    ]);
+    table.add_row(vec![
+        "(a) raw async-nats read + republish".to_string(),
+        format!("{raw_rate:.0}"),
+        "ordered pull consumer, Nats-Msg-Id, 2048 acks in flight".into(),
+    ]);
+    table.add_row(vec![
+        "iotctl replay".to_string(),
+        format!("{iotctl_rate:.0}"),
+        format!(
+            "{:.0} % of (a) (target ≥ 80 %); validation, checkpoints; peak RSS {rss_mib:.0} MiB",
+            100.0 * iotctl_rate / raw_rate
+        ),
+    ]);
+    match py_rate {
+        Some(py) => table.add_row(vec![
+            "(b) nats-py straightforward script".to_string(),
+            format!("{py:.0}"),
+            format!("{py_count} events; iotctl is {:.1}× (target ≥ 4×)", iotctl_rate / py),
+        ]),
+        None => table.add_row(vec![
+            "(b) nats-py straightforward script",
+            "skipped",
+            "no .venv with nats-py: run scripts/setup.sh",
+        ]),
+    };
+    match warehouse {
+        Some(rate) => table.add_row(vec![
+            "iotctl replay --to warehouse (PostgreSQL)".to_string(),
+            format!("{rate:.0}"),
+            format!("COPY + upsert into PostgreSQL, {count} rows (target ≥ 150k rows/s)"),
+        ]),
+        None => table.add_row(vec![
+            "iotctl replay --to warehouse (PostgreSQL)",
+            "skipped",
+            "no PostgreSQL server binaries",
+        ]),
+    };
+    match duckdb {
+        Some(load) => table.add_row(vec![
+            "iotctl replay --to warehouse (DuckDB)".to_string(),
+            format!("{:.0}", load.rate),
+            format!(
+                "{count} rows{}; peak RSS iotctl {:.0} MiB, DuckDB helper {:.0} MiB (target ≥ 150k rows/s, ≥ 0.8× PostgreSQL)",
+                warehouse.map_or(String::new(), |pg| format!(", {:.2}× PostgreSQL", load.rate / pg)),
+                load.iotctl_rss_kib as f64 / 1024.0,
+                load.helper_rss_kib as f64 / 1024.0
+            ),
+        ]),
+        None => table.add_row(vec![
+            "iotctl replay --to warehouse (DuckDB)",
+            "skipped",
+            "no .venv with SQLMesh's duckdb: run scripts/setup.sh",
+        ]),
+    };
+    println!("{table}");
 }

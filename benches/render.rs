@@ -106,7 +106,6 @@ fn main() {
     println!("{table}");
 }
 
-#[allow(dead_code)]
 fn breakdown(text: &str) {
     let t = Instant::now();
     let _: iotctl::spec::Spec = serde_yaml_ng::from_str(text).unwrap();

@@ -43,6 +43,14 @@ impl Printer {
     }
 
     /// A message for a person on stderr; silent with --quiet.
+    /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
+    pub fn confirm(&self, question: &str) -> std::io::Result<bool> {
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    }
+
     pub fn note(&self, text: &str) {
         if !self.quiet {
             eprintln!("{text}");

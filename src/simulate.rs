@@ -341,7 +341,10 @@ impl Simulation {
         (value, anomaly)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the hot path writes each payload from its parts, with no struct to build per event"
+    )]
     fn write_payload(
         &self,
         out: &mut Vec<u8>,

@@ -88,12 +88,8 @@ async fn apply_locked(
                 "apply needs --yes when not run on a terminal"
             )));
         }
-        eprint!("Apply {} change(s)? [y/N] ", plan.changes.len());
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::Runtime(e.into()))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        let question = format!("Apply {} change(s)?", plan.changes.len());
+        if !printer.confirm(&question).map_err(|e| CliError::Runtime(e.into()))? {
             printer.note("cancelled: nothing was applied");
             return Ok(Exit::Ok);
         }

@@ -3,6 +3,7 @@
 //! ones the harness starts. `common` and `harness` are shared (the benches reuse the NATS
 //! harness).
 
+mod architecture;
 mod cli;
 mod common;
 mod contracts;

@@ -5,24 +5,24 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
-use super::plan::{check_one_warehouse, print_plan, selection};
-use super::{Outcome, load_spec, runtime};
+use super::plan::{Prepared, prepare, print_plan};
+use super::{Outcome, runtime};
 use crate::cli::ApplyArgs;
 use crate::engine::{Live, sqlmesh_steps};
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::{Plan, System};
-use crate::render::{Rendering, render_all, templates::Templates};
-use crate::settings::Settings;
+use crate::render::Rendering;
 use crate::spec::Spec;
 
 pub fn run(printer: &Printer, args: &ApplyArgs) -> Outcome {
-    let (loaded, _) = load_spec(printer, &args.spec.file)?;
+    let Prepared {
+        loaded,
+        settings,
+        selection,
+        rendering,
+    } = prepare(printer, &args.spec, &args.connection, &args.only)?;
     let spec = &loaded.spec;
-    let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
-    let selection = selection(&args.only);
-    check_one_warehouse(&settings, spec, &selection)?;
-    let rendering = render_all(spec, &Templates::embedded())?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     runtime()?.block_on(async {
         let mut plan = Plan::default();

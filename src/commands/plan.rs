@@ -4,22 +4,53 @@
 use serde_json::json;
 
 use super::{Outcome, load_spec, runtime};
-use crate::cli::{OnlySystem, PlanArgs};
+use crate::cli::{ConnectionArgs, OnlySystem, PlanArgs, SpecArg};
 use crate::engine::{Live, Selection};
 use crate::error::{CliError, Exit};
 use crate::output::Printer;
 use crate::plan::{Plan, System};
-use crate::render::{render_all, templates::Templates};
+use crate::render::{Rendering, render_all, templates::Templates};
 use crate::settings::Settings;
-use crate::spec::Spec;
+use crate::spec::LoadedSpec;
+
+/// What `plan` and `apply` start from: the checked spec, the settings, the systems selected
+/// (one warehouse for all of them) and the rendering.
+pub struct Prepared {
+    pub loaded: LoadedSpec,
+    pub settings: Settings,
+    pub selection: Selection,
+    pub rendering: Rendering,
+}
+
+pub fn prepare(
+    printer: &Printer,
+    spec: &SpecArg,
+    connection: &ConnectionArgs,
+    only: &[OnlySystem],
+) -> Result<Prepared, CliError> {
+    let (loaded, _) = load_spec(printer, &spec.file)?;
+    let settings = Settings::resolve(connection, &loaded.spec).map_err(CliError::Usage)?;
+    let selection = selection(only);
+    if selection.includes(System::Warehouse) && selection.includes(System::Sqlmesh) {
+        settings.check_one_warehouse(&loaded.spec).map_err(CliError::Usage)?;
+    }
+    let rendering = render_all(&loaded.spec, &Templates::embedded())?;
+    Ok(Prepared {
+        loaded,
+        settings,
+        selection,
+        rendering,
+    })
+}
 
 pub fn run(printer: &Printer, args: &PlanArgs) -> Outcome {
-    let (loaded, _) = load_spec(printer, &args.spec.file)?;
+    let Prepared {
+        loaded,
+        settings,
+        selection,
+        rendering,
+    } = prepare(printer, &args.spec, &args.connection, &args.only)?;
     let spec = &loaded.spec;
-    let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
-    let selection = selection(&args.only);
-    check_one_warehouse(&settings, spec, &selection)?;
-    let rendering = render_all(spec, &Templates::embedded())?;
     runtime()?.block_on(async {
         let mut plan = Plan::default();
         let live = Live::connect(spec, &settings, selection, &mut plan).await?;
@@ -35,21 +66,13 @@ pub fn run(printer: &Printer, args: &PlanArgs) -> Outcome {
 }
 
 /// The systems `--only` names (all when none).
-pub fn selection(only: &[OnlySystem]) -> Selection {
+fn selection(only: &[OnlySystem]) -> Selection {
     Selection::only(only.iter().map(|o| match o {
         OnlySystem::Nats => System::Nats,
         OnlySystem::Warehouse => System::Warehouse,
         OnlySystem::Risingwave => System::Risingwave,
         OnlySystem::Sqlmesh => System::Sqlmesh,
     }))
-}
-
-/// A run that covers both the warehouse and SQLMesh must give them the same warehouse.
-pub fn check_one_warehouse(settings: &Settings, spec: &Spec, selection: &Selection) -> Result<(), CliError> {
-    if selection.includes(System::Warehouse) && selection.includes(System::Sqlmesh) {
-        settings.check_one_warehouse(spec).map_err(CliError::Usage)?;
-    }
-    Ok(())
 }
 
 pub fn print_plan(printer: &Printer, plan: &Plan) {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::reference;
 
-const POSTGRES_SINK_OPTIONS: &[&str] = &[
+/// The options RisingWave's postgres sink takes (`src/connector/src/sink/postgres.rs`).
+pub const POSTGRES_SINK_OPTIONS: &[&str] = &[
     "connector",
     "host",
     "port",

@@ -2,7 +2,7 @@
 
 pub mod contracts;
 pub mod ddl_check;
-mod ddl_options;
+pub mod ddl_options;
 pub mod ddl_rules;
 pub mod manifest;
 pub mod risingwave;

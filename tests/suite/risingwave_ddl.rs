@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::common::{EXAMPLES, load, render_example, root};
 use iotctl::render::ddl_check::check_statement;
+use iotctl::render::ddl_options::POSTGRES_SINK_OPTIONS;
 use iotctl::render::ddl_rules::check_pipeline;
 use iotctl::render::risingwave::{RwKind, RwObject};
 use iotctl::render::{Rendering, render_all, templates::Templates};
@@ -69,23 +70,7 @@ impl Documented {
         Documented {
             source: reference_list("nats-source-options.txt"),
             nats_sink: reference_list("nats-sink-options.txt"),
-            postgres_sink: [
-                "connector",
-                "host",
-                "port",
-                "user",
-                "password",
-                "database",
-                "table",
-                "schema",
-                "type",
-                "primary_key",
-                "ssl_mode",
-                "max_batch_rows",
-                // Valid for every sink: src/connector/src/sink/mod.rs, validate_sink_unknown_fields.
-                "ignore_delete",
-            ]
-            .into(),
+            postgres_sink: POSTGRES_SINK_OPTIONS.iter().copied().collect(),
         }
     }
 }

@@ -16,7 +16,7 @@ fi
 cargo build --locked --all-targets
 cargo test --locked
 for spec in examples/*.yaml; do
-  ./target/debug/iotctl validate -q -f "$spec"
+  "${CARGO_TARGET_DIR:-target}/debug/iotctl" validate -q -f "$spec"
 done
 # The RisingWave end-to-end tests are #[ignore]d: without a RisingWave they show as ignored in
 # the summary above, never as passed. With one, they run here.

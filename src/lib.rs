@@ -7,6 +7,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod contract;
+pub mod dlq;
 pub mod engine;
 pub mod error;
 pub mod fxhash;

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(&printer, args),
         Command::Simulate(args) => commands::simulate::run(&printer, args),
         Command::Reconcile(args) => commands::reconcile::run(&printer, args),
+        Command::Dlq(command) => commands::dlq::run(&printer, command),
     };
     match outcome {
         Ok(exit) => exit.into(),

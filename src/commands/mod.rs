@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod contract;
+pub mod dlq;
 pub mod plan;
 pub mod reconcile;
 pub mod render;

@@ -1,5 +1,6 @@
 //! Long-running jobs: bounded concurrency, progress, Ctrl-C, resumable.
 
+pub mod dlq;
 pub mod reconcile;
 pub mod replay;
 pub mod simulate;

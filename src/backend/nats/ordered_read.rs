@@ -23,6 +23,8 @@ const CONSUMER_STALLED: &str = "Nats-Consumer-Stalled";
 pub struct Delivery {
     pub subject: Subject,
     pub payload: Bytes,
+    /// The message's headers, as published (the dead-letter stream's carry the reason).
+    pub headers: Option<async_nats::HeaderMap>,
     pub stream_sequence: u64,
     /// When the stream stored it, in nanoseconds since the Unix epoch.
     pub published_nanos: i128,
@@ -177,6 +179,7 @@ impl OrderedRead {
             return Ok(Delivery {
                 subject: message.subject,
                 payload: message.payload,
+                headers: message.headers,
                 stream_sequence: position.stream_sequence,
                 published_nanos: position.published_nanos,
                 pending: position.pending,

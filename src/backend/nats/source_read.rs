@@ -63,6 +63,7 @@ impl SourceRead {
                 Ok(Some(Delivery {
                     subject: message.subject.clone(),
                     payload: message.payload.clone(),
+                    headers: message.headers.clone(),
                     stream_sequence,
                     published_nanos,
                     pending,

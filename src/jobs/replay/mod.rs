@@ -22,6 +22,7 @@ use crate::contract::classify::{Verdict, classify};
 use crate::contract::fast::FastContract;
 use crate::contract::flat::EventFields;
 use crate::contract::payload::PayloadValidator;
+use crate::dlq::letter;
 use crate::spec::Spec;
 use crate::spec::duration::Duration;
 use crate::spec::subjects::{TelemetrySubject, dead_letter_subject, replay_subject};
@@ -30,11 +31,6 @@ pub use record::{Counts, LEDGER_BUCKET, Ledger, ReplayRecord, ReplayStatus, Repl
 
 /// In-flight publishes; kept below async-nats' default max_ack_inflight (5000).
 pub const WINDOW: usize = 2048;
-
-pub const HEADER_SUBJECT: &str = "Iotctl-Original-Subject";
-pub const HEADER_SEQUENCE: &str = "Iotctl-Original-Sequence";
-pub const HEADER_REASON: &str = "Iotctl-Reason";
-pub const HEADER_REPLAY: &str = "Iotctl-Replay-Id";
 
 /// The filters a replay selects events with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,10 +327,15 @@ impl<'r, 'j> RunState<'r, 'j> {
     fn dead_letter(&self, message: &Delivery, reason: &str) -> Publish {
         let original = message.subject.as_str();
         let mut headers = HeaderMap::new();
-        headers.insert(HEADER_SUBJECT, original);
-        headers.insert(HEADER_SEQUENCE, message.stream_sequence.to_string().as_str());
-        headers.insert(HEADER_REASON, reason);
-        headers.insert(HEADER_REPLAY, self.record.id.as_str());
+        headers.insert(letter::HEADER_SUBJECT, original);
+        headers.insert(letter::HEADER_SEQUENCE, message.stream_sequence.to_string().as_str());
+        headers.insert(letter::HEADER_PUBLISHED, message.published_nanos.to_string().as_str());
+        headers.insert(letter::HEADER_REASON, reason);
+        headers.insert(letter::HEADER_REPLAY, self.record.id.as_str());
+        // A redriven event that fails again keeps its count, so it cannot cycle forever.
+        if let Some(count) = message.headers.as_ref().and_then(|h| h.get(letter::HEADER_REDRIVES)) {
+            headers.insert(letter::HEADER_REDRIVES, count.as_str());
+        }
         Publish {
             subject: dead_letter_subject(original),
             payload: message.payload.clone(),

@@ -257,3 +257,10 @@ fn field_cases(m: &CaseMaker) -> Vec<HostileCase> {
         },
     ]
 }
+
+/// Now, as RFC 3339 (UTC).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}

@@ -4,6 +4,7 @@
 
 mod apply_systems;
 mod batch_days;
+mod dlq;
 mod naming;
 mod ordered_read;
 mod provision;

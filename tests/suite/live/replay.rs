@@ -103,7 +103,7 @@ pub(super) fn publish(nats: &TestNats, events: &[(String, String)]) {
 }
 
 /// Everything in `stream`: (subject, payload, headers as "k=v" list).
-fn read_stream(nats: &TestNats, stream: &str) -> Vec<(String, String, Vec<String>)> {
+pub(super) fn read_stream(nats: &TestNats, stream: &str) -> Vec<(String, String, Vec<String>)> {
     runtime().block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
         let mut source = js.get_stream(stream).await.unwrap();

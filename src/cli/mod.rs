@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
 
+mod dlq;
+pub use dlq::*;
+
 /// SQL-first control plane for IoT streaming analytics: one YAML spec renders RisingWave DDL,
 /// a SQLMesh project and event contracts, and keeps them valid.
 #[derive(Debug, Parser)]
@@ -28,10 +31,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once per run; boxing would only obscure clap's derive"
-)]
 pub enum Command {
     /// Check a spec and everything it renders; report every problem with its line
     Validate(ValidateArgs),
@@ -55,6 +54,9 @@ pub enum Command {
     /// Check that raw events, the batch models and the stream aggregates agree, per device,
     /// metric and day
     Reconcile(ReconcileArgs),
+    /// Dead letters: count them by reason, show them, redrive them after a fix
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,438 @@
+//! `dlq redrive`: reads the dead-letter stream in order, checks each selected dead letter
+//! against the current contract, republishes the ones it now accepts (with a `Nats-Msg-Id`
+//! from the dead letter's identity and a redrive count) and removes them from the dead-letter
+//! stream once their republish is acked and counted; the rest stay, counted by their reason
+//! today. Checkpointed to the redrive ledger like a replay; `--resume` goes on after SIGKILL.
+
+use std::collections::BTreeMap;
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::Context;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{consumer, stream};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{RedriveLedger, RedriveRecord, RedriveStatus, RedriveTarget, dead_letter_stream, parse_delivery};
+use crate::backend::nats::Nats;
+use crate::backend::nats::ordered_read::{self, OrderedRead};
+use crate::backend::nats::publish_window::{Publish, PublishWindow, Settled};
+use crate::backend::nats::source_read::ReadRetries;
+use crate::contract::classify::{Verdict, classify};
+use crate::contract::fast::FastContract;
+use crate::contract::payload::PayloadValidator;
+use crate::dlq::DlqFilters;
+use crate::dlq::letter::{self, DeadLetter, MAX_REDRIVES};
+use crate::spec::Spec;
+use crate::spec::streams::StreamRole;
+use crate::spec::subjects::{TelemetrySubject, replay_subject};
+
+/// Publishes in flight, as for a replay.
+const WINDOW: usize = 2048;
+
+/// What the current contract says of one dead letter.
+pub enum Decision {
+    /// Accepted now: republish it.
+    Redrive(Publish),
+    /// Still refused, for this reason (a reason class).
+    Stays(String),
+}
+
+/// The checks of one dead letter, shared by the dry run and the run.
+pub struct Judge {
+    fast: FastContract,
+    validator: PayloadValidator,
+    telemetry_stream: String,
+    dlq_stream: String,
+    target: RedriveTarget,
+}
+
+impl Judge {
+    pub fn new(spec: &Spec, target: RedriveTarget) -> anyhow::Result<Judge> {
+        Ok(Judge {
+            fast: FastContract::for_spec(spec),
+            validator: PayloadValidator::for_spec(spec)?,
+            telemetry_stream: spec.stream(StreamRole::Telemetry).name.to_string(),
+            dlq_stream: spec.stream(StreamRole::DeadLetter).name.to_string(),
+            target,
+        })
+    }
+
+    pub fn layout(&self) -> &TelemetrySubject {
+        self.fast.subjects()
+    }
+
+    pub fn decide(&self, letter: &DeadLetter) -> Decision {
+        if letter.redrive_count >= MAX_REDRIVES {
+            return Decision::Stays(format!("redriven {MAX_REDRIVES} times already"));
+        }
+        let Some(subject) = letter.original_subject.as_deref() else {
+            return Decision::Stays("no original subject".into());
+        };
+        // The clock-skew check's reference is when the event first arrived, not now.
+        let received_ms = letter.original_published_ms.unwrap_or(letter.stored_ms);
+        match classify(
+            &self.fast,
+            &self.validator,
+            (subject, received_ms),
+            &letter.payload,
+            None,
+        ) {
+            Verdict::Valid(_) => Decision::Redrive(self.publish(letter, subject)),
+            Verdict::Invalid(reason) => Decision::Stays(letter::reason_class(&reason)),
+            Verdict::NotSelected => Decision::Stays("not selected".into()),
+        }
+    }
+
+    fn publish(&self, letter: &DeadLetter, subject: &str) -> Publish {
+        // The same event redriven twice, or replayed and redriven, is stored once: an iotctl
+        // dead letter names its source, so the id is the one replay gives that event.
+        let message_id = match (letter.original_sequence, self.target) {
+            (Some(sequence), RedriveTarget::Replay) => {
+                crate::jobs::replay::message_id(&self.telemetry_stream, sequence)
+            }
+            (Some(sequence), RedriveTarget::Original) => format!("redrive:{}:{sequence}", self.telemetry_stream),
+            (None, _) => format!("redrive:{}:{}", self.dlq_stream, letter.sequence),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(letter::HEADER_REDRIVES, (letter.redrive_count + 1).to_string().as_str());
+        let subject = match self.target {
+            RedriveTarget::Replay => replay_subject(subject),
+            RedriveTarget::Original => subject.to_string(),
+        };
+        Publish {
+            subject,
+            payload: letter.payload.clone().into(),
+            headers,
+            message_id,
+        }
+    }
+}
+
+/// What a dry run found: nothing is written.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DryRun {
+    pub read: u64,
+    pub matched: u64,
+    pub would_redrive: u64,
+    /// Reason class → dead letters that would stay.
+    pub would_stay: BTreeMap<String, u64>,
+}
+
+/// Decides every selected dead letter, writing nothing.
+pub async fn dry_run(
+    nats: &Nats,
+    spec: &Spec,
+    judge: &Judge,
+    filters: &DlqFilters,
+    limit: Option<u64>,
+) -> anyhow::Result<DryRun> {
+    let mut found = DryRun::default();
+    super::read_letters(nats, spec, consumer::DeliverPolicy::All, None, |read| {
+        found.read += 1;
+        let letter = match read {
+            Ok(letter) if filters.matches(&letter, judge.layout()) => letter,
+            Ok(_) => return,
+            Err(_) if filters.is_empty() => {
+                *found
+                    .would_stay
+                    .entry("not a dead letter of iotctl or RisingWave".into())
+                    .or_default() += 1;
+                return;
+            }
+            Err(_) => return,
+        };
+        if limit.is_some_and(|l| found.matched >= l) {
+            return;
+        }
+        found.matched += 1;
+        match judge.decide(&letter) {
+            Decision::Redrive(_) => found.would_redrive += 1,
+            Decision::Stays(reason) => *found.would_stay.entry(reason).or_default() += 1,
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Progress callbacks; the command decides how to show them.
+pub trait Observer {
+    fn progress(&mut self, record: &RedriveRecord, rate: f64);
+}
+
+/// How a run ended (the record's status says the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Completed,
+    Interrupted,
+}
+
+/// Where a dead letter's settle leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Disposition {
+    Redriven,
+    Stays(String),
+    Skipped,
+}
+
+struct Entry {
+    sequence: u64,
+    disposition: Disposition,
+}
+
+/// A redrive job: where it reads and writes, and how fast it may go.
+pub struct Redrive<'a> {
+    pub nats: &'a Nats,
+    pub spec: &'a Spec,
+    pub ledger: &'a RedriveLedger,
+    pub judge: &'a Judge,
+}
+
+impl Redrive<'_> {
+    /// Finishes the deletions an interrupted redrive left: they were counted, not yet done.
+    pub async fn finish_pending_deletes(&self) -> anyhow::Result<()> {
+        for mut record in self.ledger.list().await? {
+            if !record.pending_deletes.is_empty() {
+                delete_letters(
+                    &dead_letter_stream(self.nats, self.spec).await?,
+                    &record.pending_deletes,
+                )
+                .await?;
+                record.pending_deletes.clear();
+                self.ledger.save(&record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs (or resumes) `record` until the range is done, `stop` resolves, or an error.
+    pub async fn run(
+        &self,
+        record: &mut RedriveRecord,
+        observer: &mut dyn Observer,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<RunOutcome> {
+        let stream = dead_letter_stream(self.nats, self.spec).await?;
+        delete_letters(&stream, &record.pending_deletes).await?;
+        record.pending_deletes.clear();
+        record.status = RedriveStatus::Running;
+        self.ledger.save(record).await?;
+        let mut state = RunState {
+            job: self,
+            stream: stream.clone(),
+            record,
+            observer,
+            window: PublishWindow::new(self.nats.js.clone(), WINDOW),
+            started: Instant::now(),
+            last_save: Instant::now(),
+            handled: 0,
+        };
+        let interrupted = if state.record.checkpoint < state.record.end_sequence {
+            let start = consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: state.record.checkpoint + 1,
+            };
+            let read = OrderedRead::start(
+                self.nats.client.clone(),
+                stream,
+                "",
+                start,
+                ordered_read::IDLE_HEARTBEAT,
+            )
+            .await
+            .context("cannot read the dead-letter stream")?;
+            state.read_range(read, stop).await?
+        } else {
+            false
+        };
+        state.finish(interrupted).await
+    }
+}
+
+async fn delete_letters(stream: &stream::Stream, sequences: &[u64]) -> anyhow::Result<()> {
+    for sequence in sequences {
+        match stream.delete_message(*sequence).await {
+            Ok(_) => {}
+            // Already gone: a resumed redrive deletes again what it may have deleted.
+            Err(e) if e.to_string().contains("no message found") || e.to_string().contains("not found") => {}
+            Err(e) => return Err(e).context(format!("cannot remove redriven dead letter {sequence}")),
+        }
+    }
+    Ok(())
+}
+
+struct RunState<'r, 'j> {
+    job: &'r Redrive<'j>,
+    stream: stream::Stream,
+    record: &'r mut RedriveRecord,
+    observer: &'r mut dyn Observer,
+    window: PublishWindow<Entry>,
+    started: Instant,
+    last_save: Instant,
+    handled: u64,
+}
+
+impl RunState<'_, '_> {
+    async fn read_range(
+        &mut self,
+        mut read: OrderedRead,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<bool> {
+        tokio::pin!(stop);
+        let mut retries = ReadRetries::new(StdDuration::from_secs(120));
+        let interrupted = loop {
+            let next = tokio::select! {
+                biased;
+                _ = &mut stop => break true,
+                next = read.next() => next,
+            };
+            let delivery = match next {
+                Ok(delivery) => delivery,
+                Err(e) => {
+                    retries.failed(e).await?;
+                    continue;
+                }
+            };
+            retries.succeeded();
+            let (sequence, pending) = (delivery.stream_sequence, delivery.pending);
+            if sequence > self.record.end_sequence || self.limit_reached() {
+                break false;
+            }
+            let read = parse_delivery(self.job.spec, &delivery);
+            self.handle(sequence, read).await?;
+            self.pace().await;
+            if pending == 0 || sequence >= self.record.end_sequence {
+                break false;
+            }
+        };
+        read.finish().await;
+        Ok(interrupted)
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.record
+            .limit
+            .is_some_and(|limit| self.record.counts.matched >= limit)
+    }
+
+    async fn handle(&mut self, sequence: u64, read: super::Read) -> anyhow::Result<()> {
+        let judge = self.job.judge;
+        self.record.counts.read += 1;
+        let (disposition, publish) = match read {
+            Ok(letter) if self.record.filters.matches(&letter, judge.layout()) => {
+                self.record.counts.matched += 1;
+                match judge.decide(&letter) {
+                    Decision::Redrive(publish) => (Disposition::Redriven, Some(publish)),
+                    Decision::Stays(reason) => (Disposition::Stays(reason), None),
+                }
+            }
+            Err(_) if self.record.filters.is_empty() => {
+                self.record.counts.matched += 1;
+                (
+                    Disposition::Stays("not a dead letter of iotctl or RisingWave".into()),
+                    None,
+                )
+            }
+            _ => (Disposition::Skipped, None),
+        };
+        self.window.push(Entry { sequence, disposition }, publish).await;
+        self.handled += 1;
+        while self.window.is_full() {
+            self.settle_front().await?;
+        }
+        if self.last_save.elapsed() >= StdDuration::from_millis(500) || self.record.pending_deletes.len() >= 1024 {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_front(&mut self) -> anyhow::Result<()> {
+        let Settled { tag: entry, duplicate } = self.window.settle_front().await?;
+        let counts = &mut self.record.counts;
+        match entry.disposition {
+            Disposition::Redriven => {
+                counts.redriven += 1;
+                counts.duplicates += u64::from(duplicate == Some(true));
+                self.record.pending_deletes.push(entry.sequence);
+            }
+            Disposition::Stays(reason) => {
+                counts.still_failing += 1;
+                *self.record.still_failing.entry(reason).or_default() += 1;
+            }
+            Disposition::Skipped => counts.skipped += 1,
+        }
+        self.record.checkpoint = self.record.checkpoint.max(entry.sequence);
+        Ok(())
+    }
+
+    /// Saves the record (its counts include every settled dead letter), then deletes the
+    /// redriven ones it lists; the next save clears the list.
+    async fn checkpoint(&mut self) -> anyhow::Result<()> {
+        self.record.updated_at = OffsetDateTime::now_utc();
+        self.job.ledger.save(self.record).await?;
+        delete_letters(&self.stream, &self.record.pending_deletes).await?;
+        self.record.pending_deletes.clear();
+        let rate = self.record.counts.read as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        self.observer.progress(self.record, rate);
+        self.last_save = Instant::now();
+        Ok(())
+    }
+
+    async fn pace(&self) {
+        if let Some(limit) = self.record.rate_limit {
+            let due = StdDuration::from_secs_f64(self.handled as f64 / limit.max(1) as f64);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    async fn finish(mut self, interrupted: bool) -> anyhow::Result<RunOutcome> {
+        while !self.window.is_empty() {
+            self.settle_front().await?;
+        }
+        let outcome = if interrupted {
+            self.record.status = RedriveStatus::Interrupted;
+            RunOutcome::Interrupted
+        } else {
+            self.record.status = RedriveStatus::Completed;
+            RunOutcome::Completed
+        };
+        self.checkpoint().await?;
+        self.job.ledger.save(self.record).await?;
+        Ok(outcome)
+    }
+}
+
+/// A new redrive's record, from the dead-letter stream's end when it starts.
+pub async fn new_record(
+    nats: &Nats,
+    spec: &Spec,
+    (filters, target): (DlqFilters, RedriveTarget),
+    (limit, rate_limit): (Option<u64>, Option<u64>),
+    now: OffsetDateTime,
+) -> anyhow::Result<RedriveRecord> {
+    let mut stream = dead_letter_stream(nats, spec).await?;
+    let state = stream
+        .info()
+        .await
+        .context("cannot read the dead-letter stream")?
+        .state
+        .clone();
+    Ok(RedriveRecord {
+        id: crate::jobs::replay::new_id(now),
+        pipeline: spec.pipeline.name.to_string(),
+        dlq_stream: spec.stream(StreamRole::DeadLetter).name.to_string(),
+        filters,
+        target,
+        end_sequence: state.last_sequence,
+        checkpoint: state.first_sequence.saturating_sub(1),
+        status: RedriveStatus::Running,
+        counts: Default::default(),
+        still_failing: BTreeMap::new(),
+        pending_deletes: Vec::new(),
+        limit,
+        rate_limit,
+        started_at: now,
+        updated_at: now,
+    })
+}

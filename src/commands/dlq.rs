@@ -173,11 +173,12 @@ fn show(printer: &Printer, args: &DlqShowArgs) -> Outcome {
             match job::letter_at(&nats, spec, *sequence).await? {
                 Some(read) => letters.push(read),
                 None => {
-                    let stream = job::dead_letter_stream(&nats, spec).await?.cached_info().state.clone();
-                    return Err(usage(format!(
-                        "no dead letter at sequence {sequence}: the stream holds {} … {}",
-                        stream.first_sequence, stream.last_sequence
-                    )));
+                    let state = job::dead_letter_stream(&nats, spec).await?.cached_info().state.clone();
+                    let holds = match state.messages {
+                        0 => "the dead-letter stream is empty".to_string(),
+                        _ => format!("the stream holds {} … {}", state.first_sequence, state.last_sequence),
+                    };
+                    return Err(usage(format!("no dead letter at sequence {sequence}: {holds}")));
                 }
             }
         }

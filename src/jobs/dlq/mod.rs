@@ -94,7 +94,7 @@ pub async fn letter_at(nats: &Nats, spec: &Spec, sequence: u64) -> anyhow::Resul
     let stream = dead_letter_stream(nats, spec).await?;
     let message = match stream.get_raw_message(sequence).await {
         Ok(message) => message,
-        Err(e) if e.to_string().contains("not found") => return Ok(None),
+        Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => return Ok(None),
         Err(e) => return Err(e).context(format!("cannot read dead letter {sequence}")),
     };
     let delivery = Delivery {

@@ -386,10 +386,13 @@ impl RunState<'_, '_> {
         }
     }
 
+    /// Settles everything, saves and deletes what was redriven, and only then marks the record
+    /// finished: a finished record never has deletions pending.
     async fn finish(mut self, interrupted: bool) -> anyhow::Result<RunOutcome> {
         while !self.window.is_empty() {
             self.settle_front().await?;
         }
+        self.checkpoint().await?;
         let outcome = if interrupted {
             self.record.status = RedriveStatus::Interrupted;
             RunOutcome::Interrupted
@@ -397,7 +400,6 @@ impl RunState<'_, '_> {
             self.record.status = RedriveStatus::Completed;
             RunOutcome::Completed
         };
-        self.checkpoint().await?;
         self.job.ledger.save(self.record).await?;
         Ok(outcome)
     }

@@ -403,4 +403,27 @@ mod tests {
         assert!(changes.is_empty());
         assert!(conflicts[0].message.contains("does not manage"));
     }
+
+    /// The dead-letter stream keeps every dead letter until its age limit: one a work queue
+    /// would hand out once and delete is planned as a destructive replace, never an edit.
+    #[test]
+    fn a_work_queue_dead_letter_stream_is_replaced_only_destructively() {
+        let mut want = config("DLQ", "dlq.iot.>");
+        want.role = StreamRole::DeadLetter;
+        let mut live = observed(
+            want.clone(),
+            Some("p"),
+            StreamState {
+                messages: 5,
+                ..StreamState::default()
+            },
+        );
+        live.retention = Retention::WorkQueue;
+        let (changes, _) = diff("p", &[want], &[live], NOW);
+        assert!(
+            matches!(changes.as_slice(), [Change::ReplaceStream { .. }]),
+            "{changes:?}"
+        );
+        assert!(changes[0].is_destructive());
+    }
 }

@@ -224,7 +224,11 @@ fn redrive_moves_exactly_the_events_a_widened_range_accepts() {
         "exactly the now-valid events"
     );
     assert!(ids.values().all(|n| *n == 1), "none twice");
-    let broken: BTreeSet<String> = bad.iter().filter(|(_, p)| p.starts_with("{broken")).map(|(_, p)| p.clone()).collect();
+    let broken: BTreeSet<String> = bad
+        .iter()
+        .filter(|(_, p)| p.starts_with("{broken"))
+        .map(|(_, p)| p.clone())
+        .collect();
     assert_eq!(dead_payloads(&nats), broken, "the rest stay");
 
     // A second redrive adds nothing; the remaining reasons are what stats shows.

@@ -408,6 +408,7 @@ fn alerts_are_sent_once_and_a_recreated_table_refills() {
         reasons.push(String::from_utf8_lossy(&message.payload).into_owned());
     }
     assert_eq!(reasons.len(), rejected, "every reject dead-lettered once: {reasons:#?}");
+    dlq_stats_reads_risingwave_rows(&live, rejected);
     assert!(
         next(&mut pager, std::time::Duration::from_secs(3)).is_none(),
         "one breach, one page"
@@ -425,12 +426,40 @@ fn alerts_are_sent_once_and_a_recreated_table_refills() {
         next(&mut dead, std::time::Duration::from_secs(2)).is_none(),
         "old dead letters sent again"
     );
-    // The recreated table read everything the stream holds: all valid events, the old breach
-    // marked late.
+    assert_refilled(&live, hostile.len(), rejected);
+}
+
+/// `dlq stats` reads RisingWave's dead-letter rows: every one, none unreadable.
+fn dlq_stats_reads_risingwave_rows(live: &LivePipeline, rejected: usize) {
+    let stats = Command::new(env!("CARGO_BIN_EXE_iotctl"))
+        .args([
+            "dlq",
+            "stats",
+            "-f",
+            live.spec().to_str().unwrap(),
+            "--nats-url",
+            &live.nats.url,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        stats["stats"]["by_writer"]["risingwave"].as_u64(),
+        Some(rejected as u64),
+        "{stats:#}"
+    );
+    assert_eq!(stats["stats"]["unreadable"].as_u64(), Some(0), "{stats:#}");
+}
+
+/// The recreated table read everything the stream holds: all valid events, the old breach
+/// marked late.
+fn assert_refilled(live: &LivePipeline, hostile: usize, rejected: usize) {
     let schema = &live.schema;
     assert_eq!(
         live.query(&format!("SELECT count(*) FROM {schema}.valid_telemetry")),
-        (5 + hostile.len() - rejected + 1).to_string()
+        (5 + hostile - rejected + 1).to_string()
     );
     assert_eq!(
         live.query(&format!(
@@ -440,6 +469,6 @@ fn alerts_are_sent_once_and_a_recreated_table_refills() {
     );
     assert_eq!(
         live.query(&format!("SELECT sum(events) FROM {schema}.telemetry_accounting")),
-        (5 + hostile.len() + 1).to_string()
+        (5 + hostile + 1).to_string()
     );
 }

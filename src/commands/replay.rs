@@ -114,6 +114,13 @@ fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>, helpe
     row("dead-lettered", record.counts.dead_lettered.to_string());
     row("skipped by filter", record.counts.skipped.to_string());
     row("bytes read", record.counts.bytes.to_string());
+    if record.run_seconds > 0.0 {
+        let rate = record.counts.read as f64 / record.run_seconds;
+        row(
+            "run time, every run",
+            format!("{:.2} s ({rate:.0} msg/s)", record.run_seconds),
+        );
+    }
     row(
         "checkpoint",
         format!("sequence {} (end {})", record.checkpoint, record.end_sequence),
@@ -340,6 +347,7 @@ async fn started(
         started_at: now,
         updated_at: now,
         rate_limit: args.rate,
+        run_seconds: 0.0,
         target: args.to,
         first_day: None,
         last_day: None,

@@ -201,6 +201,8 @@ struct RunState<'r, 'j> {
     window: PublishWindow<Entry>,
     days: DaysCovered,
     started: Instant,
+    /// What earlier runs of a resumed replay spent.
+    earlier_runs_seconds: f64,
     last_save: Instant,
     handled: u64,
     /// In warehouse mode the checkpoint moves only when a batch is committed.
@@ -220,6 +222,7 @@ impl<'r, 'j> RunState<'r, 'j> {
             window: PublishWindow::new(job.js.clone(), WINDOW),
             days: DaysCovered::of(record),
             started: Instant::now(),
+            earlier_runs_seconds: record.run_seconds,
             last_save: Instant::now(),
             handled: 0,
             last_read: record.checkpoint,
@@ -374,11 +377,17 @@ impl<'r, 'j> RunState<'r, 'j> {
             self.settle_front(false).await?;
         }
         commit_batch(self.target, self.record, self.last_read, false).await?;
-        self.record.updated_at = OffsetDateTime::now_utc();
+        self.stamp();
         self.job.ledger.save(self.record).await?;
         self.report();
         self.last_save = Instant::now();
         Ok(())
+    }
+
+    /// The record's clock: when it was last saved, and the time spent running over every run.
+    fn stamp(&mut self) {
+        self.record.updated_at = OffsetDateTime::now_utc();
+        self.record.run_seconds = self.earlier_runs_seconds + self.started.elapsed().as_secs_f64();
     }
 
     fn report(&mut self) {
@@ -402,7 +411,7 @@ impl<'r, 'j> RunState<'r, 'j> {
             self.settle_front(!self.to_warehouse()).await?;
         }
         commit_batch(self.target, self.record, self.last_read, true).await?;
-        self.record.updated_at = OffsetDateTime::now_utc();
+        self.stamp();
         let (status, outcome) = if interrupted {
             (ReplayStatus::Interrupted, RunOutcome::Interrupted)
         } else {

@@ -38,7 +38,7 @@ pub struct Counts {
 }
 
 /// One replay in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayRecord {
     pub id: String,
     pub pipeline: String,
@@ -62,6 +62,10 @@ pub struct ReplayRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub rate_limit: Option<u64>,
+    /// Seconds spent running, over every run of this replay (resumes add theirs): its
+    /// completion time, for the replay SLO.
+    #[serde(default)]
+    pub run_seconds: f64,
     #[serde(default)]
     pub target: ReplayTarget,
     /// UTC days of the events written, for `--restate`.

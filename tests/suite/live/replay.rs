@@ -297,6 +297,9 @@ fn replay_of_a_sub_range_is_exact_idempotent_and_dead_letters_malformed_events()
         summary["replay"]["counts"]["duplicates"].as_u64(),
         Some(berlin_valid.len() as u64 + 3)
     );
+    // Its completion time is in the ledger, for the replay SLO.
+    let run_seconds = summary["replay"]["run_seconds"].as_f64().unwrap();
+    assert!(run_seconds > 0.0 && run_seconds < 60.0, "{run_seconds}");
 
     // The ledger knows both runs.
     let list = ledger(&nats, &["list", "--format", "json"]);

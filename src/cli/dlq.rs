@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{ConnectionArgs, SpecArg};
+use super::{ConnectionArgs, PlaceArgs, SpecArg};
 pub use crate::jobs::dlq::RedriveTarget;
 
 #[derive(Debug, Subcommand)]
@@ -33,17 +33,9 @@ pub struct DlqFilterArgs {
     #[arg(long)]
     pub until: Option<String>,
 
-    /// Only this site (from the original subject)
-    #[arg(long)]
-    pub site: Option<String>,
-
-    /// Only this device type
-    #[arg(long)]
-    pub device_type: Option<String>,
-
-    /// Only this metric
-    #[arg(long)]
-    pub metric: Option<String>,
+    /// Where the original event was published
+    #[command(flatten)]
+    pub place: PlaceArgs,
 
     /// Only this reason, as `dlq stats` lists it
     #[arg(long)]
@@ -123,17 +115,9 @@ pub struct RedriveRunArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Only this site (from the original subject)
-    #[arg(long)]
-    pub site: Option<String>,
-
-    /// Only this device type
-    #[arg(long)]
-    pub device_type: Option<String>,
-
-    /// Only this metric
-    #[arg(long)]
-    pub metric: Option<String>,
+    /// Where the original event was published
+    #[command(flatten)]
+    pub place: PlaceArgs,
 
     /// Only this reason, as `dlq stats` lists it
     #[arg(long)]

@@ -162,17 +162,8 @@ pub struct ReplayRunArgs {
     #[arg(long)]
     pub until: Option<String>,
 
-    /// Only this site
-    #[arg(long)]
-    pub site: Option<String>,
-
-    /// Only this device type
-    #[arg(long)]
-    pub device_type: Option<String>,
-
-    /// Only this metric
-    #[arg(long)]
-    pub metric: Option<String>,
+    #[command(flatten)]
+    pub place: PlaceArgs,
 
     /// Only this device id (matched in the payload)
     #[arg(long)]
@@ -204,6 +195,43 @@ pub struct ReplayRunArgs {
 }
 
 pub use crate::jobs::replay::ReplayTarget;
+
+/// Which events, by their place in the subject layout; each must name the spec's.
+#[derive(Debug, Clone, Args)]
+pub struct PlaceArgs {
+    /// Only this site
+    #[arg(long)]
+    pub site: Option<String>,
+
+    /// Only this device type
+    #[arg(long)]
+    pub device_type: Option<String>,
+
+    /// Only this metric
+    #[arg(long)]
+    pub metric: Option<String>,
+}
+
+impl PlaceArgs {
+    /// An error naming the flag and the spec's names when one is not in the spec.
+    pub fn check(&self, spec: &crate::spec::Spec) -> Result<(), String> {
+        let check = |what: &str, value: &Option<String>, known: Vec<&str>| match value {
+            Some(v) if !known.contains(&v.as_str()) => Err(format!(
+                "--{what} `{v}` is not in the spec (known: {})",
+                known.join(", ")
+            )),
+            _ => Ok(()),
+        };
+        check("site", &self.site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
+        let device_types = spec.device_types.iter().map(|d| d.name.as_str()).collect();
+        check("device-type", &self.device_type, device_types)?;
+        let metrics = spec
+            .device_types
+            .iter()
+            .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()));
+        check("metric", &self.metric, metrics.collect())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnlySystem {

@@ -33,33 +33,6 @@ fn usage(message: String) -> CliError {
     CliError::usage(anyhow::anyhow!(message))
 }
 
-/// Site, device type and metric must name the spec's; exit 2 before anything connects.
-fn checked_filters(
-    spec: &Spec,
-    site: &Option<String>,
-    device_type: &Option<String>,
-    metric: &Option<String>,
-) -> Result<(), CliError> {
-    let check = |what: &str, value: &Option<String>, known: Vec<&str>| match value {
-        Some(v) if !known.contains(&v.as_str()) => Err(usage(format!(
-            "--{what} `{v}` is not in the spec (known: {})",
-            known.join(", ")
-        ))),
-        _ => Ok(()),
-    };
-    check("site", site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
-    check(
-        "device-type",
-        device_type,
-        spec.device_types.iter().map(|d| d.name.as_str()).collect(),
-    )?;
-    let metrics = spec
-        .device_types
-        .iter()
-        .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()));
-    check("metric", metric, metrics.collect())
-}
-
 /// An unknown reason is a usage error naming the reasons the stream holds.
 fn check_reason(reason: &Option<String>, known: impl Iterator<Item = String>) -> Result<(), CliError> {
     let Some(reason) = reason else {
@@ -84,7 +57,7 @@ fn stats(printer: &Printer, args: &DlqStatsArgs) -> Outcome {
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
     let f: &DlqFilterArgs = &args.filters;
-    checked_filters(spec, &f.site, &f.device_type, &f.metric)?;
+    f.place.check(spec).map_err(usage)?;
     let now = OffsetDateTime::now_utc();
     let instant = |flag: &str, text: &Option<String>| {
         text.as_deref()
@@ -94,9 +67,9 @@ fn stats(printer: &Printer, args: &DlqStatsArgs) -> Outcome {
     };
     let (since, until) = (instant("since", &f.since)?, instant("until", &f.until)?);
     let filters = DlqFilters {
-        site: f.site.clone(),
-        device_type: f.device_type.clone(),
-        metric: f.metric.clone(),
+        site: f.place.site.clone(),
+        device_type: f.place.device_type.clone(),
+        metric: f.place.metric.clone(),
         reason: None,
     };
     let layout = TelemetrySubject::of(spec);
@@ -361,11 +334,11 @@ fn redrive_run(printer: &Printer, args: &RedriveRunArgs) -> Outcome {
     let (loaded, _) = load_spec(printer, file)?;
     let spec = &loaded.spec;
     let settings = Settings::resolve(&args.connection, spec).map_err(CliError::Usage)?;
-    checked_filters(spec, &args.site, &args.device_type, &args.metric)?;
+    args.place.check(spec).map_err(usage)?;
     let filters = DlqFilters {
-        site: args.site.clone(),
-        device_type: args.device_type.clone(),
-        metric: args.metric.clone(),
+        site: args.place.site.clone(),
+        device_type: args.place.device_type.clone(),
+        metric: args.place.metric.clone(),
         reason: args.reason.clone(),
     };
     runtime()?.block_on(async {

@@ -174,24 +174,7 @@ struct Range {
 /// Every flag error exits 2 before anything connects.
 fn checked_flags(args: &ReplayRunArgs, spec: &Spec, now: OffsetDateTime) -> Result<Range, CliError> {
     let usage = |message: String| CliError::usage(anyhow::anyhow!(message));
-    let check_name = |what: &str, value: &Option<String>, known: Vec<&str>| match value {
-        Some(v) if !known.contains(&v.as_str()) => Err(usage(format!(
-            "--{what} `{v}` is not in the spec (known: {})",
-            known.join(", ")
-        ))),
-        _ => Ok(()),
-    };
-    check_name("site", &args.site, spec.sites.iter().map(|s| s.name.as_str()).collect())?;
-    check_name(
-        "device-type",
-        &args.device_type,
-        spec.device_types.iter().map(|d| d.name.as_str()).collect(),
-    )?;
-    let metrics = spec
-        .device_types
-        .iter()
-        .flat_map(|d| d.metrics.iter().map(|m| m.name.as_str()));
-    check_name("metric", &args.metric, metrics.collect())?;
+    args.place.check(spec).map_err(usage)?;
     let instant = |flag: &str, text: Option<&str>| {
         text.map(|t| parse_instant(t, now))
             .transpose()
@@ -302,9 +285,9 @@ async fn started(
         .since
         .expect("--since is required without --resume and parsed above");
     let filters = Filters {
-        site: args.site.clone(),
-        device_type: args.device_type.clone(),
-        metric: args.metric.clone(),
+        site: args.place.site.clone(),
+        device_type: args.place.device_type.clone(),
+        metric: args.place.metric.clone(),
         device: args.device.clone(),
     };
     let subject = filters.subject(&TelemetrySubject::of(spec));

@@ -74,5 +74,7 @@ echo "   reconcile exited $status: the loss was caught" >&2
 echo "== repair: load again (idempotent upsert) and restate, then reconcile (expect: pass)" >&2
 "$iotctl" replay -f "$spec" --since 1h --to warehouse --sqlmesh-gateway duckdb --restate -q > /dev/null
 "$iotctl" reconcile -f "$spec" --date "$day" --sqlmesh-gateway duckdb
+echo "== what the load dead-lettered, by reason (dlq stats)" >&2
+"$iotctl" dlq stats -f "$spec"
 "$iotctl" status -f "$spec" --sqlmesh-gateway duckdb
 echo "== done: artifacts in $out/rendered (RisingWave DDL in apply order under risingwave/)" >&2

@@ -126,9 +126,9 @@ fn read_risingwave_row(payload: &[u8], letter: &mut DeadLetter) -> Result<(), St
 }
 
 impl DeadLetter {
-    /// The reason with its particulars (numbers, quoted values) masked, so that dead letters
-    /// failing the same rule count together: `/value: 900 is greater than the maximum of 150`
-    /// becomes `/value: N is greater than the maximum of N`.
+    /// The reason with its particulars (numbers, quoted values with digits, subjects) masked,
+    /// so that dead letters failing the same rule count together: `/value: 900 is greater than
+    /// the maximum of 150` becomes `/value: N is greater than the maximum of N`.
     pub fn reason_class(&self) -> String {
         reason_class(&self.reason)
     }
@@ -156,12 +156,16 @@ pub fn reason_class(reason: &str) -> String {
             }
             out.push('N');
         } else if c == '"' || c == '`' {
-            for n in chars.by_ref() {
-                if n == c {
-                    break;
-                }
+            // A quoted name (`"value" is a required property`) says which rule; a quoted value
+            // with a digit, or a back-quoted subject, is a particular.
+            let quoted: String = chars.by_ref().take_while(|n| *n != c).collect();
+            if c == '`' || quoted.contains(|q: char| q.is_ascii_digit()) {
+                out.extend([c, '…', c]);
+            } else {
+                out.extend([c]);
+                out.push_str(&quoted);
+                out.push(c);
             }
-            out.extend([c, '…', c]);
         } else {
             out.push(c);
         }
@@ -244,7 +248,15 @@ mod tests {
         );
         assert_eq!(
             reason_class(r#"/site: "paris" is not one of ["berlin","lyon"]"#),
-            r#"/site: "…" is not one of ["…","…"]"#
+            r#"/site: "paris" is not one of ["berlin","lyon"]"#
+        );
+        assert_eq!(
+            reason_class(r#""value" is a required property"#),
+            r#""value" is a required property"#
+        );
+        assert_eq!(
+            reason_class(r#"/value: "42.5" is not of type "number""#),
+            r#"/value: "…" is not of type "number""#
         );
         assert_eq!(
             reason_class("field seq is not an integer"),

@@ -89,7 +89,7 @@ fn dead_payloads(nats: &TestNats) -> BTreeSet<String> {
 }
 
 /// A reason with its particulars masked, as a reader of the headers would group them:
-/// numbers become N, quoted and back-quoted text `"…"` and `` `…` ``.
+/// numbers become N, quoted text with a digit `"…"`, back-quoted text `` `…` ``.
 fn masked(reason: &str) -> String {
     let mut out = String::new();
     let mut chars = reason.chars().peekable();
@@ -106,8 +106,11 @@ fn masked(reason: &str) -> String {
             }
             out.push('N');
         } else if c == '"' || c == '`' {
-            chars.by_ref().find(|n| *n == c);
-            out.extend([c, '…', c]);
+            let quoted: String = chars.by_ref().take_while(|n| *n != c).collect();
+            let particular = c == '`' || quoted.chars().any(|q| q.is_ascii_digit());
+            out.push(c);
+            out.push_str(if particular { "…" } else { &quoted });
+            out.push(c);
         } else {
             out.push(c);
         }

@@ -345,3 +345,47 @@ fn bad_dlq_input_is_refused_with_a_clear_message() {
     );
     assert_eq!(read_stream(&nats, "FACTORY_DLQ").len(), 3, "nothing moved");
 }
+
+#[test]
+fn redrive_to_the_original_subject_with_a_limit_and_its_ledger() {
+    let nats = TestNats::start();
+    apply(&root().join(SPEC), &nats);
+    let dir = tempfile::tempdir().unwrap();
+    let widened = widened_spec(dir.path());
+    let widened = widened.to_str().unwrap();
+    dead_letter(&nats, &out_of_range(50, 0));
+    let telemetry_before = read_stream(&nats, "FACTORY_TELEMETRY").len();
+    // A time range that ends before any dead letter was stored holds none.
+    let before = iotctl(
+        &nats,
+        &["dlq", "stats", "-f", SPEC, "--until", "1h", "--format", "json"],
+    );
+    let before: serde_json::Value = serde_json::from_str(&stdout(&before)).unwrap();
+    assert_eq!(before["stats"]["total"].as_u64(), Some(0));
+
+    let run = iotctl(
+        &nats,
+        &[
+            "dlq", "redrive", "-f", widened, "--to", "original", "--limit", "20", "--format", "json",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let summary = json_lines(&run).pop().unwrap();
+    assert_eq!(
+        summary["redrive"]["counts"]["redriven"].as_u64(),
+        Some(20),
+        "{summary:#}"
+    );
+    // Back on the original subject, in the telemetry stream, counted once each.
+    let telemetry = read_stream(&nats, "FACTORY_TELEMETRY");
+    assert_eq!(telemetry.len(), telemetry_before + 20);
+    assert!(telemetry[telemetry_before..].iter().all(|(subject, _, headers)| {
+        subject == "iot.berlin.press.oil_temperature" && headers.iter().any(|h| h == "Iotctl-Redrive-Count=1")
+    }));
+    assert_eq!(read_stream(&nats, "FACTORY_DLQ").len(), 30, "the limit leaves the rest");
+    let id = summary["redrive"]["id"].as_str().unwrap();
+    let shown = iotctl(&nats, &["dlq", "redrive", "show", "-f", SPEC, id, "--format", "json"]);
+    let shown = json_lines(&shown).pop().unwrap();
+    assert_eq!(shown["redrive"]["status"], "completed");
+    assert_eq!(shown["redrive"]["target"], "original");
+}

@@ -272,14 +272,19 @@ async fn delete_letters(js: &jetstream::Context, stream: &str, sequences: &[u64]
         .buffer_unordered(256);
     while let Some((sequence, result)) = deletes.next().await {
         let response = result.with_context(|| format!("cannot remove redriven dead letter {sequence}"))?;
-        if let Some(error) = response.get("error") {
-            // 10057: no message with that sequence (already deleted).
-            if error.get("err_code").and_then(|c| c.as_u64()) != Some(10057) {
-                anyhow::bail!("cannot remove redriven dead letter {sequence}: {error}");
-            }
+        if let Some(error) = response.get("error")
+            && !already_gone(error)
+        {
+            anyhow::bail!("cannot remove redriven dead letter {sequence}: {error}");
         }
     }
     Ok(())
+}
+
+/// Whether the server refused a delete because the message is not there any more: deleted
+/// (10057, "no message found") or purged with the stream's head (10043, "sequence not found").
+fn already_gone(error: &serde_json::Value) -> bool {
+    matches!(error.get("err_code").and_then(|c| c.as_u64()), Some(10043 | 10057))
 }
 
 /// Deletes a settled batch. Every message below `lowest_kept` that is still in the stream is a

@@ -23,9 +23,7 @@ fn run(binary: &Path, args: &[&str]) -> serde_json::Value {
 /// Publishes `count` out-of-range readings with pipelined acks.
 async fn publish(url: &str, count: u64) {
     let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
-    let ts = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let ts = iotctl::time::rfc3339(time::OffsetDateTime::now_utc());
     let mut acks = std::collections::VecDeque::new();
     for i in 0..count {
         let payload = format!(

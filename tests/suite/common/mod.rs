@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use iotctl::render::{Rendering, render_all, templates::Templates};
 use iotctl::spec::{self, LoadedSpec};
+pub use iotctl::time::rfc3339;
 
 pub const EXAMPLES: &[&str] = &["factory", "cold_chain"];
 
@@ -98,16 +99,8 @@ impl CaseMaker {
     fn new(now: time::OffsetDateTime) -> CaseMaker {
         CaseMaker {
             now,
-            recent: Self::format(now - time::Duration::seconds(1)),
+            recent: rfc3339(now - time::Duration::seconds(1)),
         }
-    }
-
-    fn format(t: time::OffsetDateTime) -> String {
-        t.format(&time::format_description::well_known::Rfc3339).unwrap()
-    }
-
-    fn rfc3339(&self, t: time::OffsetDateTime) -> String {
-        Self::format(t)
     }
 
     fn event(&self, id: &str, ts: &str) -> String {
@@ -141,7 +134,7 @@ fn time_cases(m: &CaseMaker) -> Vec<HostileCase> {
         ),
         m.case(
             "late by an hour",
-            m.event("h-late", &m.rfc3339(m.now - time::Duration::hours(1)))
+            m.event("h-late", &rfc3339(m.now - time::Duration::hours(1)))
                 .into_bytes(),
             Expected::Valid { late: true },
         ),
@@ -256,11 +249,4 @@ fn field_cases(m: &CaseMaker) -> Vec<HostileCase> {
             expected: Expected::Rejected("subject does not match"),
         },
     ]
-}
-
-/// Now, as RFC 3339 (UTC).
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
 }

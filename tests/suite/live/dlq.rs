@@ -41,7 +41,7 @@ fn widened_spec(dir: &Path) -> PathBuf {
 /// range is widened; and `broken` payloads no spec accepts.
 fn out_of_range(count: usize, broken: usize) -> Vec<(String, String)> {
     let subject = "iot.berlin.press.oil_temperature".to_string();
-    let ts = crate::common::now_rfc3339();
+    let ts = crate::common::rfc3339(time::OffsetDateTime::now_utc());
     let mut events: Vec<(String, String)> = (0..count)
         .map(|i| {
             let value = 151.0 + (i % 49) as f64;

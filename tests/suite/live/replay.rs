@@ -235,9 +235,7 @@ fn replay_of_a_sub_range_is_exact_idempotent_and_dead_letters_malformed_events()
     publish(&nats, &first);
     publish(&nats, &bad);
     std::thread::sleep(Duration::from_millis(1100));
-    let until = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let until = crate::common::rfc3339(time::OffsetDateTime::now_utc());
     std::thread::sleep(Duration::from_millis(1100));
     publish(&nats, &events("2", "7200")); // after --until: must not be replayed
 

@@ -352,7 +352,7 @@ impl Drop for LivePipeline {
 }
 
 fn reading(id: &str, value: f64, ts: time::OffsetDateTime) -> String {
-    let ts = ts.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let ts = crate::common::rfc3339(ts);
     format!(
         r#"{{"event_id":"{id}","device_id":"p-1","site":"berlin","device_type":"press","metric":"oil_temperature","ts":"{ts}","value":{value},"firmware_version":"1.2.0"}}"#
     )

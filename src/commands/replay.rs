@@ -113,6 +113,9 @@ fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>, helpe
     row("already present (deduplicated)", record.counts.duplicates.to_string());
     row("dead-lettered", record.counts.dead_lettered.to_string());
     row("skipped by filter", record.counts.skipped.to_string());
+    if record.counts.canaries > 0 {
+        row("probe canaries (left out)", record.counts.canaries.to_string());
+    }
     row("bytes read", record.counts.bytes.to_string());
     if record.run_seconds > 0.0 {
         let rate = record.counts.read as f64 / record.run_seconds;

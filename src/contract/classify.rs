@@ -7,7 +7,7 @@ use super::fast::{FastContract, subject_matches};
 use super::flat::{EventFields, FlatEvent};
 use super::payload::PayloadValidator;
 use super::reasons;
-use crate::spec::event::envelope;
+use crate::spec::event::{envelope, is_canary_device};
 
 pub enum Verdict<'p> {
     /// Valid; its fields, borrowed from the payload.
@@ -16,6 +16,8 @@ pub enum Verdict<'p> {
     Invalid(String),
     /// Valid or not, another device's event than the one asked for.
     NotSelected,
+    /// A valid reading of `iotctl probe`'s canaries: it pages, and counts nowhere.
+    Canary,
 }
 
 /// Contract check of one source message: JSON, the schema, and subject tokens = payload. The
@@ -67,6 +69,10 @@ pub fn classify<'p>(
     }
     if let Err(reason) = fast.check_clock_skew(&event, published_ms) {
         return Verdict::Invalid(reason);
+    }
+    let device_id = event.field_at(envelope::DEVICE_ID, "device_id");
+    if device_id.as_ref().and_then(|d| d.as_str()).is_some_and(is_canary_device) {
+        return Verdict::Canary;
     }
     Verdict::Valid(flat)
 }

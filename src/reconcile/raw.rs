@@ -13,7 +13,7 @@ use super::{Day, Group, GroupKey, LegGroups, Stats};
 use crate::contract::fast::FastContract;
 use crate::contract::flat::{EventFields, FlatEvent, Scalar};
 use crate::contract::reasons;
-use crate::spec::event::envelope;
+use crate::spec::event::{envelope, is_canary_device};
 use crate::time::time_of_day_ms;
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -26,6 +26,8 @@ pub struct RawCounts {
     pub invalid: u64,
     /// Valid, but on a day outside the compared range (or filtered out by site).
     pub outside: u64,
+    /// Valid probe canaries: they page and count nowhere, so neither leg holds them.
+    pub canaries: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -218,6 +220,10 @@ impl RawAggregator {
             self.counts.invalid += 1;
             return;
         };
+        if is_canary_device(text(&device_id)) {
+            self.counts.canaries += 1;
+            return;
+        }
         let day = Day::of_ms(ts_ms);
         let site = text(&site);
         if day < self.first_day
@@ -333,10 +339,13 @@ mod tests {
         );
         raw.push(subject, event("2024-10-04T10:00:00Z", 999.0).as_bytes(), published);
         raw.push(subject, b"{\"truncated", published);
+        // A probe's canary: valid, and in neither leg.
+        let canary = event("2024-10-04T10:00:20Z", 120.0).replace("\"d1\"", "\"iotctl-canary-berlin-1\"");
+        raw.push(subject, canary.as_bytes(), published);
         let (groups, counts) = raw.finish();
         assert_eq!(
-            (counts.read, counts.counted, counts.invalid, counts.outside),
-            (9, 4, 4, 1)
+            (counts.read, counts.counted, counts.invalid, counts.outside, counts.canaries),
+            (10, 4, 4, 1, 1)
         );
         let group = groups.groups.values().next().unwrap();
         assert_eq!(groups.groups.len(), 1);

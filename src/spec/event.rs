@@ -62,6 +62,21 @@ pub const ENVELOPE_FIELDS: &[EnvelopeField] = &[
     },
 ];
 
+/// The device-id prefix reserved for `iotctl probe`'s canaries. A canary is a valid reading
+/// that must page (it breaches a critical threshold) and must never count: aggregates, the
+/// warehouse, the SQLMesh models and reconcile all leave out devices with this prefix.
+pub const CANARY_DEVICE_PREFIX: &str = "iotctl-canary-";
+
+/// The SQL `LIKE` pattern of canary device ids (the prefix holds no `%` or `_`).
+pub fn canary_device_like() -> String {
+    format!("{CANARY_DEVICE_PREFIX}%")
+}
+
+/// Whether a device id is one of `iotctl probe`'s canaries.
+pub fn is_canary_device(device_id: &str) -> bool {
+    device_id.starts_with(CANARY_DEVICE_PREFIX)
+}
+
 /// Columns iotctl's RisingWave views carry beside the contract's fields (the classification
 /// in `sql/risingwave/classify.sql.j2`, the replay view): an extra field named like one would be
 /// a column named twice, which RisingWave refuses.
@@ -193,6 +208,13 @@ pub fn identity_columns(spec: &Spec) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canary_pattern_is_the_prefix_and_holds_no_like_wildcard() {
+        assert!(!CANARY_DEVICE_PREFIX.contains(['%', '_']));
+        assert_eq!(canary_device_like(), "iotctl-canary-%");
+        assert!(is_canary_device("iotctl-canary-berlin-1") && !is_canary_device("press-001"));
+    }
 
     #[test]
     fn envelope_positions_name_the_envelope_fields() {

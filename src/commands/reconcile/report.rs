@@ -100,13 +100,14 @@ fn print_human(printer: &Printer, spec: &Spec, args: &ReconcileArgs, s: &Summary
     }
     if let Some(raw) = s.raw {
         printer.note(&format!(
-            "raw: {} messages read in {:.2} s ({:.0}/s): {} counted, {} invalid (dead-letter), {} outside the days or sites",
+            "raw: {} messages read in {:.2} s ({:.0}/s): {} counted, {} invalid (dead-letter), {} outside the days or sites, {} probe canaries",
             raw.read,
             s.raw_seconds,
             rate.unwrap_or_default(),
             raw.counted,
             raw.invalid,
             raw.outside,
+            raw.canaries,
         ));
     }
     if let Some(batch) = &s.batch {

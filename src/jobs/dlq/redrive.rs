@@ -78,7 +78,8 @@ impl Judge {
             &letter.payload,
             None,
         ) {
-            Verdict::Valid(_) => Decision::Redrive(self.publish(letter, subject)),
+            // A canary redriven is left out of every count downstream, as a live one is.
+            Verdict::Valid(_) | Verdict::Canary => Decision::Redrive(self.publish(letter, subject)),
             Verdict::Invalid(reason) => Decision::Stays(letter::reason_class(&reason)),
             Verdict::NotSelected => Decision::Stays("not selected".into()),
         }

@@ -118,6 +118,8 @@ enum Disposition {
     Loaded,
     /// Not selected by `--device`.
     Skipped,
+    /// A probe's canary: it paged when it was live, and a replay counts it nowhere.
+    Canary,
 }
 
 /// A source message's place in the publish window.
@@ -299,6 +301,7 @@ impl<'r, 'j> RunState<'r, 'j> {
             },
             Verdict::Invalid(reason) => (Disposition::DeadLettered, Some(self.dead_letter(message, &reason))),
             Verdict::NotSelected => (Disposition::Skipped, None),
+            Verdict::Canary => (Disposition::Canary, None),
         };
         let entry = Entry {
             sequence,
@@ -361,6 +364,7 @@ impl<'r, 'j> RunState<'r, 'j> {
             Disposition::Republished => counts.published += 1,
             Disposition::DeadLettered => counts.dead_lettered += 1,
             Disposition::Skipped => counts.skipped += 1,
+            Disposition::Canary => counts.canaries += 1,
             Disposition::Loaded => {}
         }
         if advance {

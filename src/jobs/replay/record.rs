@@ -34,6 +34,9 @@ pub struct Counts {
     pub dead_lettered: u64,
     /// Read but not matching `--device`.
     pub skipped: u64,
+    /// Probe canaries, left out of the replay.
+    #[serde(default)]
+    pub canaries: u64,
     pub bytes: u64,
 }
 

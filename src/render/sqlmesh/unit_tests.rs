@@ -52,13 +52,18 @@ fn device_metrics_test(
             (day1, "22:00:00-02:00", readings[0]),
         ])
         .collect();
+    // A probe's canary beside the device's readings: valid, on day 1, and never counted.
+    let canary = format!("{}{site}-1", crate::spec::event::CANARY_DEVICE_PREFIX);
+    let devices = std::iter::repeat_n("dev-001", timed.len()).chain([canary.as_str()]);
+    let timed: Vec<(&str, &str, f64)> = timed.iter().copied().chain([(day1, "09:00:00+00:00", readings[0])]).collect();
     let raw_rows: Vec<Vec<Cell>> = timed
         .iter()
+        .zip(devices)
         .enumerate()
-        .map(|(i, (day, time, value))| {
+        .map(|(i, ((day, time, value), device))| {
             vec![
                 text("event_id", &format!("evt-{}", i + 1)),
-                text("device_id", "dev-001"),
+                text("device_id", device),
                 text("site", site),
                 text("device_type", &t.device_type),
                 text("metric", &t.metric),

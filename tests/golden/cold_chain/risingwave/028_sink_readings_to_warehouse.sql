@@ -1,6 +1,6 @@
 -- Valid raw telemetry into the warehouse table raw.readings: the contract's fields, late
 -- events included. Upsert on the event identity (device_id,metric,seq) keeps it exact
--- under at-least-once delivery.
+-- under at-least-once delivery. Probe canaries (iotctl-canary-%) stay out.
 CREATE SINK IF NOT EXISTS cold_chain.readings_to_warehouse AS
 SELECT
     event_id,
@@ -16,6 +16,7 @@ SELECT
     gps_fix,
     recorded_at_gateway
 FROM cold_chain.valid_telemetry
+WHERE device_id NOT LIKE 'iotctl-canary-%'
 WITH (
     connector = 'postgres',
     host = 'warehouse.cold.internal',

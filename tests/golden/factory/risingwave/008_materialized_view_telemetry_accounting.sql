@@ -1,5 +1,6 @@
 -- Where every message the ingestion table read within the live horizon went: accepted on
--- time, accepted late, or dead-lettered with its reason. The events add up to the table's
+-- time, accepted late, a probe's canary (valid, never counted), or dead-lettered with its
+-- reason. The events add up to the table's
 -- rows of the horizon.
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.telemetry_accounting AS
 SELECT
@@ -9,7 +10,11 @@ SELECT
     max(received_at) AS last_received_at
 FROM (
     SELECT
-        CASE WHEN late THEN 'late' ELSE 'on_time' END AS outcome,
+        CASE
+            WHEN device_id LIKE 'iotctl-canary-%' THEN 'canary'
+            WHEN late THEN 'late'
+            ELSE 'on_time'
+        END AS outcome,
         CAST(NULL AS VARCHAR) AS reason,
         received_at
     FROM factory.valid_telemetry

@@ -1,6 +1,7 @@
 -- What the aggregates count: live events, plus replayed ones the live path never counted, of
 -- the whole UTC days the telemetry stream retains (a recreated table refills exactly these).
--- Alerts read the live events only: replaying history must not page anyone.
+-- Alerts read the live events only: replaying history must not page anyone. Probe canaries
+-- (device ids iotctl-canary-%) page but never count.
 CREATE MATERIALIZED VIEW IF NOT EXISTS factory.counted_telemetry AS
 SELECT
     event_id,
@@ -16,6 +17,7 @@ SELECT
     operating_mode
 FROM factory.live_telemetry
 WHERE ts >= date_trunc('day', now() - INTERVAL '10075 minutes', 'UTC') + INTERVAL '24 hours'
+    AND device_id NOT LIKE 'iotctl-canary-%'
 UNION ALL
 SELECT
     event_id,
@@ -29,4 +31,5 @@ SELECT
     firmware_version,
     line,
     operating_mode
-FROM factory.replayed_telemetry;
+FROM factory.replayed_telemetry
+WHERE device_id NOT LIKE 'iotctl-canary-%';

@@ -1,6 +1,6 @@
 -- Valid raw telemetry into the warehouse table iot_raw.telemetry: the contract's fields, late
 -- events included. Upsert on the event identity (event_id) keeps it exact
--- under at-least-once delivery.
+-- under at-least-once delivery. Probe canaries (iotctl-canary-%) stay out.
 CREATE SINK IF NOT EXISTS factory.telemetry_to_warehouse AS
 SELECT
     event_id,
@@ -15,6 +15,7 @@ SELECT
     line,
     operating_mode
 FROM factory.valid_telemetry
+WHERE device_id NOT LIKE 'iotctl-canary-%'
 WITH (
     connector = 'postgres',
     host = '127.0.0.1',

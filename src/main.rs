@@ -5,7 +5,7 @@ use clap::Parser;
 use iotctl::cli::{Cli, Command, ContractCommand};
 use iotctl::commands;
 use iotctl::error::{CliError, Exit};
-use iotctl::output::Printer;
+use iotctl::output::{Format, Printer};
 
 // The reconcile and replay hot paths allocate per message on two threads; mimalloc's
 // thread-local free lists keep that off the reading thread's back.
@@ -26,6 +26,13 @@ fn main() -> ExitCode {
         }
     };
     let printer = Printer::new(cli.format, cli.quiet, cli.no_color);
+    if cli.format == Format::Openmetrics && !matches!(cli.command, Command::Status(_) | Command::Probe(_)) {
+        printer.error(
+            &anyhow::anyhow!("--format openmetrics is for `status` and `probe` only"),
+            None,
+        );
+        return Exit::Usage.into();
+    }
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&printer, args),
         Command::Render(args) => commands::render::run(&printer, args),
@@ -35,6 +42,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&printer, args),
         Command::Apply(args) => commands::apply::run(&printer, args),
         Command::Status(args) => commands::status::run(&printer, args),
+        Command::Probe(args) => commands::probe::run(&printer, args),
         Command::Replay(args) => commands::replay::run(&printer, args),
         Command::Simulate(args) => commands::simulate::run(&printer, args),
         Command::Reconcile(args) => commands::reconcile::run(&printer, args),

@@ -16,6 +16,8 @@ pub enum Format {
     Json,
     /// GitHub Actions annotations (validate only; others print human output).
     Github,
+    /// OpenMetrics text for Prometheus (status and probe only).
+    Openmetrics,
 }
 
 pub struct Printer {
@@ -73,7 +75,7 @@ impl Printer {
     pub fn report(&self, source: Option<&SourceFile>, diagnostics: &[Diagnostic]) {
         let printer = self;
         match printer.format {
-            Format::Human => {
+            Format::Human | Format::Openmetrics => {
                 for d in diagnostics {
                     printer.diagnostic(&format!("{}\n", render_human(d, source)));
                 }

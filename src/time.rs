@@ -163,6 +163,11 @@ pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Milliseconds since the epoch, now.
+pub fn unix_now_ms() -> i64 {
+    epoch_ms(OffsetDateTime::now_utc())
+}
+
 /// Epoch milliseconds of an instant.
 pub fn epoch_ms(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64

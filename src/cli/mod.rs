@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
+use crate::spec::duration::Duration;
 
 mod dlq;
 pub use dlq::*;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Dead letters: count them by reason, show them, redrive them after a fix
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Send canary readings that must page and measure publish-to-alert latency and loss
+    /// against the spec's SLOs
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -501,4 +505,33 @@ pub struct ReconcileArgs {
     /// Worst mismatches to list per leg pair
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub spec: SpecArg,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Rounds of canaries; each round sends one canary per site
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+
+    /// Time between rounds (500ms, 1s, 1m)
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// How long a canary may take to raise its alert before it counts as lost
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Only these sites (repeat the flag or separate with commas); default: every site
+    #[arg(long, value_delimiter = ',')]
+    pub site: Vec<String>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    Duration::parse(text)
 }

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod contract;
 pub mod dlq;
 pub mod plan;
+pub mod probe;
 pub mod reconcile;
 pub mod render;
 pub mod replay;

@@ -50,7 +50,7 @@ pub fn run(printer: &Printer, args: &ReplayArgs) -> Outcome {
                     for r in &records {
                         table.add_row(vec![
                             r.id.clone(),
-                            format!("{:?}", r.status).to_lowercase(),
+                            r.status.as_str().to_string(),
                             rfc3339(r.since),
                             r.until.map_or_else(|| "-".into(), rfc3339),
                             r.subject_filter.clone(),
@@ -93,7 +93,7 @@ fn summary(printer: &Printer, record: &ReplayRecord, elapsed: Option<f64>, helpe
     let mut row = |k: &str, v: String| {
         table.add_row(vec![k.to_string(), v]);
     };
-    row("status", format!("{:?}", record.status).to_lowercase());
+    row("status", record.status.as_str().to_string());
     row(
         "range",
         format!(

@@ -58,7 +58,7 @@ pub fn run(printer: &Printer, args: &ValidateArgs) -> Outcome {
             printer.json(&json!({"ok": true, "pipeline": loaded.spec.pipeline.name, "diagnostics": diagnostics}))
         }
         Format::Github => printer.report(Some(&loaded.source), &diagnostics),
-        Format::Human => {
+        Format::Human | Format::Openmetrics => {
             printer.report(Some(&loaded.source), &diagnostics);
             let warnings = diagnostics.len();
             printer.note(&format!(

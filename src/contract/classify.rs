@@ -71,7 +71,11 @@ pub fn classify<'p>(
         return Verdict::Invalid(reason);
     }
     let device_id = event.field_at(envelope::DEVICE_ID, "device_id");
-    if device_id.as_ref().and_then(|d| d.as_str()).is_some_and(is_canary_device) {
+    if device_id
+        .as_ref()
+        .and_then(|d| d.as_str())
+        .is_some_and(is_canary_device)
+    {
         return Verdict::Canary;
     }
     Verdict::Valid(flat)

@@ -32,6 +32,8 @@ pub struct StreamState {
     pub first_timestamp: Option<i64>,
     pub last_timestamp: Option<i64>,
     pub consumers: usize,
+    /// Every message the stream ever stored: its increase is the arrival count.
+    pub last_sequence: u64,
 }
 
 /// A stream as the server reports it, normalised to the fields iotctl manages (server-filled
@@ -342,6 +344,7 @@ mod tests {
             first_timestamp: Some(NOW - 7200),
             last_timestamp: Some(NOW),
             consumers: 0,
+            last_sequence: 50,
         };
         let (changes, _) = diff("p", &[want], &[observed(live, Some("p"), state)], NOW);
         let loss = changes[0].data_loss().expect("destructive");

@@ -344,7 +344,13 @@ mod tests {
         raw.push(subject, canary.as_bytes(), published);
         let (groups, counts) = raw.finish();
         assert_eq!(
-            (counts.read, counts.counted, counts.invalid, counts.outside, counts.canaries),
+            (
+                counts.read,
+                counts.counted,
+                counts.invalid,
+                counts.outside,
+                counts.canaries
+            ),
             (10, 4, 4, 1, 1)
         );
         let group = groups.groups.values().next().unwrap();

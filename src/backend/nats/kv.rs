@@ -57,6 +57,17 @@ impl<T: Serialize + DeserializeOwned> Ledger<T> {
         })
     }
 
+    /// The ledger in `bucket` when the bucket exists; never creates it (for readers that
+    /// must not change the server, such as `status`).
+    pub async fn open_existing(js: &jetstream::Context, bucket: &str, what: &'static str) -> Option<Self> {
+        let store = js.get_key_value(bucket).await.ok()?;
+        Some(Ledger {
+            store,
+            what,
+            record: PhantomData,
+        })
+    }
+
     pub async fn save(&self, key: &str, record: &T) -> anyhow::Result<()> {
         self.store
             .put(key, serde_json::to_vec(record)?.into())

@@ -105,6 +105,7 @@ pub fn observed_from_info(info: stream::Info) -> ObservedStream {
                 None
             },
             consumers: info.state.consumer_count,
+            last_sequence: info.state.last_sequence,
         },
     }
 }

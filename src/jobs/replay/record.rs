@@ -23,6 +23,18 @@ pub enum ReplayStatus {
     Failed,
 }
 
+impl ReplayStatus {
+    /// The status as the ledger's JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayStatus::Running => "running",
+            ReplayStatus::Interrupted => "interrupted",
+            ReplayStatus::Completed => "completed",
+            ReplayStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Source messages read in the range.
@@ -134,6 +146,13 @@ impl Ledger {
         Ok(Ledger(
             kv::Ledger::open(js, LEDGER_BUCKET, keep, "the replay ledger").await?,
         ))
+    }
+
+    /// The ledger when any replay ever ran; None otherwise (nothing is created).
+    pub async fn existing(js: &jetstream::Context) -> Option<Ledger> {
+        kv::Ledger::open_existing(js, LEDGER_BUCKET, "the replay ledger")
+            .await
+            .map(Ledger)
     }
 
     pub async fn save(&self, record: &ReplayRecord) -> anyhow::Result<()> {

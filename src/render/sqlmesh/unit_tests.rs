@@ -55,7 +55,11 @@ fn device_metrics_test(
     // A probe's canary beside the device's readings: valid, on day 1, and never counted.
     let canary = format!("{}{site}-1", crate::spec::event::CANARY_DEVICE_PREFIX);
     let devices = std::iter::repeat_n("dev-001", timed.len()).chain([canary.as_str()]);
-    let timed: Vec<(&str, &str, f64)> = timed.iter().copied().chain([(day1, "09:00:00+00:00", readings[0])]).collect();
+    let timed: Vec<(&str, &str, f64)> = timed
+        .iter()
+        .copied()
+        .chain([(day1, "09:00:00+00:00", readings[0])])
+        .collect();
     let raw_rows: Vec<Vec<Cell>> = timed
         .iter()
         .zip(devices)

@@ -73,6 +73,11 @@ impl TestNats {
         server
     }
 
+    /// A monitoring endpoint's JSON (`/jsz?streams=true&consumers=true`).
+    pub fn monitoring(&self, path: &str) -> serde_json::Value {
+        self.try_get(path).expect("monitoring answers")
+    }
+
     fn try_get(&self, path: &str) -> Option<serde_json::Value> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.monitoring).ok()?;

@@ -100,3 +100,47 @@ pub fn kill_after(command: &mut Command, delay: std::time::Duration) -> bool {
     let _ = child.wait();
     running
 }
+
+/// OpenMetrics text parsed by the Prometheus Python client's strict OpenMetrics parser (not
+/// iotctl's code): one (name, labels, value) per sample. Panics with the parser's error.
+pub fn parse_openmetrics(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    use std::io::Write;
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    assert family.type == "gauge", family
+    for s in family.samples:
+        out.append([s.name, s.labels, repr(float(s.value))])
+print(json.dumps(out))
+"#;
+    let mut child = Command::new(venv_bin("python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "OpenMetrics parser refused the text: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Vec<(String, std::collections::BTreeMap<String, String>, String)> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    samples
+        .into_iter()
+        .map(|(name, labels, value)| (name, labels, value.parse().expect("a number")))
+        .collect()
+}
+
+/// promtool, from Debian's prometheus package (scripts/setup.sh installs it).
+pub fn promtool() -> PathBuf {
+    required(
+        PathBuf::from("/usr/bin/promtool"),
+        "promtool (Debian's prometheus package)",
+    )
+}

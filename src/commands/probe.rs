@@ -57,7 +57,7 @@ pub fn run(printer: &Printer, args: &ProbeArgs) -> Outcome {
         Format::Human | Format::Github => print_human(printer, &summary, spec),
     }
     for breach in &verdict.breaches {
-        printer.diagnostic(&format!("{}: {breach}", printer.paint("SLO breached", "31;1")));
+        printer.diagnostic(&format!("{}: {breach}\n", printer.paint("SLO breached", "31;1")));
     }
     Ok(if verdict.met() { Exit::Ok } else { Exit::CheckFailed })
 }

@@ -5,6 +5,7 @@ pub mod ddl_check;
 pub mod ddl_options;
 pub mod ddl_rules;
 pub mod manifest;
+pub mod observability;
 pub mod risingwave;
 pub mod sqlmesh;
 pub mod templates;
@@ -79,6 +80,7 @@ pub fn render_all(spec: &Spec, templates: &Templates) -> anyhow::Result<Renderin
         .map(|(o, path)| Artifact::new(path.clone(), o.ddl.clone()))
         .collect();
     artifacts.extend(others);
+    artifacts.extend(observability::render(spec, &objects)?);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = manifest::render(
         spec.pipeline.name.as_str(),

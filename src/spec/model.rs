@@ -652,6 +652,10 @@ pub struct Slo {
     /// Largest acceptable fraction of events lost between NATS and the warehouse.
     #[serde(default = "default_drop_rate")]
     pub max_drop_rate: f64,
+    /// Where the rendered runbooks (`observability/runbooks/`) can be read, e.g. a link into
+    /// the repository that holds them; each alert's `runbook_url` points below it.
+    #[serde(default)]
+    pub runbook_base_url: Option<String>,
 }
 
 impl Default for Slo {
@@ -660,6 +664,7 @@ impl Default for Slo {
             alert_latency_p99: default_p99(),
             replay_retention: default_retention(),
             max_drop_rate: default_drop_rate(),
+            runbook_base_url: None,
         }
     }
 }

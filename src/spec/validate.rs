@@ -549,6 +549,19 @@ impl Checker<'_> {
                 format!("max_drop_rate is a fraction between 0 and 1, got {rate}"),
             );
         }
+        if let Some(url) = &spec.slo.runbook_base_url {
+            let scheme = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.error(
+                    "spec::invalid-slo",
+                    "slo.runbook_base_url",
+                    format!(
+                        "runbook_base_url must be an http(s) URL without spaces, got `{}`",
+                        url.escape_default()
+                    ),
+                );
+            }
+        }
     }
 }
 

@@ -11,5 +11,6 @@ mod diagnostics;
 mod golden;
 mod harness;
 mod live;
+mod observability;
 mod risingwave_ddl;
 mod spec_fuzz;

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::probe::start_responder;
 use super::replay::{apply, events, malformed, publish};
 use crate::common::{hermetic, root, stderr, stdout};
 use crate::harness::nats::TestNats;
-use crate::harness::tools::{parse_openmetrics, promtool};
+use crate::harness::tools::{parse_openmetrics, promtool, venv_bin};
+use iotctl::render::observability::runbooks::diagnose_commands;
 
 type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
 
@@ -208,4 +210,86 @@ fn openmetrics_is_refused_where_no_command_writes_it() {
         "{}",
         stderr(&output)
     );
+}
+
+/// Every command in every rendered runbook's Diagnose section runs, as written, against a live
+/// stack: NATS with the pipeline's streams, the embedded DuckDB warehouse with SQLMesh's
+/// models, and the test responder answering the probe's canaries (in place of RisingWave's
+/// alerting path). A runbook naming a command or flag that does not exist fails here.
+#[test]
+fn runbook_diagnose_commands_run_against_the_live_stack() {
+    let nats = TestNats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sqlmesh");
+    let env = [
+        ("SPEC", "examples/factory.yaml".to_string()),
+        ("IOTCTL_NATS_URL", nats.url.clone()),
+        ("IOTCTL_SQLMESH_DIR", project.display().to_string()),
+        ("IOTCTL_SQLMESH_BIN", venv_bin("sqlmesh").display().to_string()),
+    ];
+    // As the demo does: streams, a day of events loaded into DuckDB, then everything.
+    let run = |args: &[&str]| {
+        let output = hermetic(args).envs(env.clone()).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    };
+    run(&["apply", "-f", "examples/factory.yaml", "--yes", "--only", "nats"]);
+    publish(&nats, &events("2", "3600"));
+    run(&[
+        "replay",
+        "-f",
+        "examples/factory.yaml",
+        "--since",
+        "1h",
+        "--to",
+        "warehouse",
+    ]);
+    run(&["apply", "-f", "examples/factory.yaml", "--yes"]);
+    let _responder = start_responder(&nats.url);
+
+    let out = dir.path().join("rendered");
+    let rendered = hermetic(&[
+        "render",
+        "-q",
+        "-f",
+        "examples/factory.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    let mut commands = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(out.join("observability/runbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        let found = diagnose_commands(&std::fs::read_to_string(&path).unwrap());
+        assert!(!found.is_empty(), "{} has nothing to run", path.display());
+        commands.extend(found);
+    }
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_iotctl"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    for command in &commands {
+        let mut shell = std::process::Command::new("sh");
+        shell
+            .args(["-c", command])
+            .current_dir(root())
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .envs(env.clone());
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("IOTCTL_")) {
+            shell.env_remove(key);
+        }
+        let output = shell.envs(env.clone()).output().unwrap();
+        // 0: ok; 1: a check found something (drift, an SLO breached). Never a usage error (2)
+        // or a failure to run (3).
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "`{command}` exited {:?}: {}",
+            output.status.code(),
+            stderr(&output)
+        );
+    }
+    assert!(commands.len() >= 8, "{commands:?}");
 }

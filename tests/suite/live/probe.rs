@@ -26,7 +26,7 @@ fn delay_ms(round: u32) -> u64 {
 
 /// Answers canaries on the telemetry subjects with an alert on `alerts.iot.pager` (the
 /// factory's critical pager sink) after their round's delay; drops the dropped rounds.
-fn start_responder(nats_url: &str) -> std::thread::JoinHandle<()> {
+pub(super) fn start_responder(nats_url: &str) -> std::thread::JoinHandle<()> {
     let url = nats_url.to_string();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {

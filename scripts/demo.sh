@@ -4,7 +4,8 @@
 # devices (with late, malformed and anomalous readings), load it into the embedded warehouse
 # (DuckDB) with a replay, build the SQLMesh daily models, and reconcile raw events against the
 # batch models (pass). Then lose some warehouse rows on purpose: reconcile fails (exit 1) and
-# lists the keys; a second load repairs it. RisingWave and PostgreSQL are skipped with a notice.
+# lists the keys; a second load repairs it. Last, the pipeline's gauges for Prometheus and the
+# rendered alert rules' unit tests. RisingWave and PostgreSQL are skipped with a notice.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 spec="${1:-examples/factory.yaml}"
@@ -77,4 +78,8 @@ echo "== repair: load again (idempotent upsert) and restate, then reconcile (exp
 echo "== what the load dead-lettered, by reason (dlq stats)" >&2
 "$iotctl" dlq stats -f "$spec"
 "$iotctl" status -f "$spec" --sqlmesh-gateway duckdb
+echo "== the same as Prometheus gauges (status --format openmetrics), and the rendered rules' unit tests" >&2
+"$iotctl" status -f "$spec" --sqlmesh-gateway duckdb --format openmetrics > "$out/status.prom"
+grep -E '^iotctl_(dead_letters|replay_last_run_state|stream_messages)\{' "$out/status.prom" >&2
+(cd "$out/rendered/observability/prometheus" && promtool test rules rules.test.yml >&2)
 echo "== done: artifacts in $out/rendered (RisingWave DDL in apply order under risingwave/)" >&2

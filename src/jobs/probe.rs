@@ -133,9 +133,8 @@ mod tests {
 
     #[test]
     fn the_device_is_read_from_an_alert_row_and_anything_else_is_ignored() {
-        let row =
-            br#"{"alert_id":"k:threshold","kind":"threshold","severity":"critical","device_id":"iotctl-canary-a-1-0"}"#;
-        assert_eq!(alert_device(row).as_deref(), Some("iotctl-canary-a-1-0"));
+        let row = br#"{"alert_id":"k:threshold","kind":"threshold","severity":"critical","device_id":"press-7"}"#;
+        assert_eq!(alert_device(row).as_deref(), Some("press-7"));
         assert_eq!(alert_device(b"not json"), None);
         assert_eq!(alert_device(br#"{"device_id":7}"#), None);
     }

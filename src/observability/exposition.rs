@@ -114,11 +114,17 @@ mod tests {
         );
         e.add(STREAM_MESSAGES, stream("B"), 0.5);
         let text = e.text();
-        assert_eq!(text.matches("# TYPE iotctl_stream_messages gauge").count(), 1);
-        assert!(text.contains("iotctl_stream_messages{pipeline=\"p\",stream=\"B\",role=\"telemetry\"} 0.5\n"));
+        assert_eq!(
+            text.matches(&format!("# TYPE {} gauge", STREAM_MESSAGES.name)).count(),
+            1
+        );
+        assert!(text.contains(&format!(
+            "{}{{pipeline=\"p\",stream=\"B\",role=\"telemetry\"}} 0.5\n",
+            STREAM_MESSAGES.name
+        )));
         assert!(text.contains(r#"reason="a \"q\" \\ b\nc""#), "{text}");
         assert!(text.ends_with("# EOF\n"));
-        assert_eq!(e.samples("iotctl_stream_messages").len(), 2);
+        assert_eq!(e.samples(STREAM_MESSAGES.name).len(), 2);
     }
 
     #[test]

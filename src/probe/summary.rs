@@ -159,10 +159,13 @@ mod tests {
         assert!(!s.verdict(&slo(1000, 1.0)).latency_met);
         let text = s.exposition("p", &slo(1000, 0.0), 1.0).text();
         assert!(
-            text.contains("iotctl_probe_alert_latency_seconds{pipeline=\"p\",quantile=\"0.99\"} NaN"),
+            text.contains(&format!(
+                "{}{{pipeline=\"p\",quantile=\"0.99\"}} NaN",
+                PROBE_ALERT_LATENCY.name
+            )),
             "{text}"
         );
-        assert!(text.contains("iotctl_probe_loss_ratio{pipeline=\"p\"} 1\n"));
+        assert!(text.contains(&format!("{}{{pipeline=\"p\"}} 1\n", PROBE_LOSS.name)));
     }
 
     #[test]

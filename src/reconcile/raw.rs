@@ -340,7 +340,10 @@ mod tests {
         raw.push(subject, event("2024-10-04T10:00:00Z", 999.0).as_bytes(), published);
         raw.push(subject, b"{\"truncated", published);
         // A probe's canary: valid, and in neither leg.
-        let canary = event("2024-10-04T10:00:20Z", 120.0).replace("\"d1\"", "\"iotctl-canary-berlin-1\"");
+        let canary = event("2024-10-04T10:00:20Z", 120.0).replace(
+            "\"d1\"",
+            &format!("\"{}berlin-1\"", crate::spec::event::CANARY_DEVICE_PREFIX),
+        );
         raw.push(subject, canary.as_bytes(), published);
         let (groups, counts) = raw.finish();
         assert_eq!(

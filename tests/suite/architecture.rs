@@ -1,5 +1,5 @@
 //! The layout's rules, checked on the source: each concept has one home (time, subjects,
-//! quoting, environment, terminal output), and the spec layer depends on nothing above it.
+//! quoting, environment, terminal output, metric names, the canary prefix), and the spec layer depends on nothing above it.
 //! ARCHITECTURE.md explains each rule; a rule broken here names the file and the text.
 
 use std::path::{Path, PathBuf};
@@ -67,6 +67,23 @@ const RULES: &[Rule] = &[
         concept: "quoting",
         text: r#""''""#,
         allowed: &["src/quoting/sql.rs"],
+    },
+    // Exported metric names live in the catalog; rules and panels name them through it.
+    Rule {
+        concept: "metrics",
+        text: "\"iotctl_stream_",
+        allowed: &["src/observability/metrics.rs"],
+    },
+    Rule {
+        concept: "metrics",
+        text: "\"iotctl_probe_",
+        allowed: &["src/observability/metrics.rs"],
+    },
+    // The canary device prefix: the event model holds it, everything else asks it.
+    Rule {
+        concept: "canaries",
+        text: "\"iotctl-canary-",
+        allowed: &["src/spec/event.rs"],
     },
     // The environment is read in src/settings.rs alone.
     Rule {

@@ -77,15 +77,23 @@ fn chain_title(p: &Pipeline, chain: &Chain) -> String {
     parts.extend(chain.consumer.clone());
     parts.extend(chain.table.clone());
     if !chain.views.is_empty() {
-        parts.push(format!("{} views", chain.views.len()));
+        parts.push(counted(chain.views.len(), "view"));
     }
     if !chain.sinks.is_empty() {
-        parts.push(format!("{} sinks", chain.sinks.len()));
+        parts.push(counted(chain.sinks.len(), "sink"));
     }
     if chain.role == StreamRole::Telemetry {
         parts.push(p.warehouse_table.clone());
     }
     parts.join(" → ")
+}
+
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn chain_text(p: &Pipeline, chain: &Chain) -> String {

@@ -472,3 +472,65 @@ fn assert_refilled(live: &LivePipeline, hostile: usize, rejected: usize) {
         (5 + hostile + 1).to_string()
     );
 }
+
+/// `iotctl probe` through the real alerting path: every canary pages (RisingWave's threshold
+/// view, the alert views and the NATS alert sinks), its latency is measured, and no canary
+/// counts: the counted view, its aggregates and the daily statistics hold none, while the
+/// accounting names them.
+#[test]
+// Ignored for the same reason as the tests above: it needs a real RisingWave.
+#[ignore = "needs a RisingWave: set IOTCTL_TEST_RISINGWAVE_URL and run scripts/test.sh"]
+fn probe_canaries_page_through_risingwave_and_count_nowhere() {
+    let live = LivePipeline::start();
+    live.apply();
+    let output = Command::new(env!("CARGO_BIN_EXE_iotctl"))
+        .args([
+            "probe",
+            "-f",
+            live.spec().to_str().unwrap(),
+            "--nats-url",
+            &live.nats.url,
+        ])
+        .args([
+            "--count",
+            "5",
+            "--interval",
+            "500ms",
+            "--timeout",
+            "30s",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    // Exit 1 is allowed: the latency SLO may not hold on a test cluster; the loss must be 0.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("probe through RisingWave: {:#}", report["summary"]);
+    assert_eq!(report["summary"]["canaries"], 10);
+    assert_eq!(report["summary"]["lost"], 0, "{report:#}");
+    let schema = &live.schema;
+    let canaries = |view: &str| {
+        live.query(&format!(
+            "SELECT count(*) FROM {schema}.{view} WHERE device_id LIKE 'iotctl-canary-%'"
+        ))
+    };
+    assert_eq!(canaries("live_telemetry"), "10");
+    for view in [
+        "counted_telemetry",
+        "agg_press_oil_temperature_1m",
+        "daily_device_metrics",
+    ] {
+        assert_eq!(canaries(view), "0", "{view}");
+    }
+    assert_eq!(
+        live.query(&format!(
+            "SELECT sum(events) FROM {schema}.telemetry_accounting WHERE outcome = 'canary'"
+        )),
+        "10"
+    );
+}

@@ -431,7 +431,7 @@ fn status_reports_streams_coverage_and_drift() {
     assert_eq!(report["in_sync"], true);
     assert_eq!(
         telemetry["consumers"],
-        serde_json::json!([{"name": "dashboard", "pending": 25, "ack_pending": 0}])
+        serde_json::json!([{"name": "dashboard", "pending": 25, "ack_pending": 0, "redelivered": 0}])
     );
     with_client(&nats, async |js| js.delete_stream("FACTORY_DLQ").await.unwrap());
     let drifted = iotctl(&[

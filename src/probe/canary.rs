@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::spec::Spec;
-use crate::spec::event::{CANARY_DEVICE_PREFIX, event_fields};
-use crate::spec::model::{AlertKind, FieldType, Severity, ValueType};
+use crate::spec::event::{CANARY_DEVICE_PREFIX, canary_value, event_fields};
+use crate::spec::model::{AlertKind, FieldType, Severity};
 use crate::spec::subjects::alert_sink_subject;
 
 /// What one site's canaries publish.
@@ -42,7 +42,7 @@ pub fn targets(spec: &Spec, sites: &[String]) -> Result<Vec<CanaryTarget>, Strin
         .device_types
         .iter()
         .flat_map(|d| d.metrics.iter().map(move |m| (d, m)))
-        .find_map(|(d, m)| breaching_value(m).map(|v| (d.name.to_string(), m.name.to_string(), v)))
+        .find_map(|(d, m)| canary_value(m).map(|v| (d.name.to_string(), m.name.to_string(), v)))
         .ok_or("no metric has a critical threshold a valid reading can breach: a canary could never page")?;
     Ok(spec
         .sites
@@ -57,23 +57,6 @@ pub fn targets(spec: &Spec, sites: &[String]) -> Result<Vec<CanaryTarget>, Strin
         .collect())
 }
 
-/// A value strictly beyond the metric's critical threshold and inside its range: halfway
-/// between the two (an integer metric takes the next whole number past the threshold).
-fn breaching_value(metric: &crate::spec::model::Metric) -> Option<f64> {
-    let critical = metric.thresholds.critical?;
-    let (min, max) = (metric.range.min, metric.range.max);
-    let integer = metric.value_type == ValueType::Integer;
-    let above = critical.above.and_then(|t| {
-        let v = if integer { t.floor() + 1.0 } else { (t + max) / 2.0 };
-        (v > t && v <= max).then_some(v)
-    });
-    let below = critical.below.and_then(|t| {
-        let v = if integer { t.ceil() - 1.0 } else { (t + min) / 2.0 };
-        (v < t && v >= min).then_some(v)
-    });
-    above.or(below)
-}
-
 /// The subjects of the alert sinks that forward critical threshold alerts: where a canary's
 /// alert arrives.
 pub fn alert_subjects(spec: &Spec) -> Result<Vec<String>, String> {
@@ -81,8 +64,7 @@ pub fn alert_subjects(spec: &Spec) -> Result<Vec<String>, String> {
         .risingwave
         .alert_sinks
         .iter()
-        .filter(|s| s.severities.is_empty() || s.severities.contains(&Severity::Critical))
-        .filter(|s| s.kinds.is_empty() || s.kinds.contains(&AlertKind::Threshold))
+        .filter(|s| s.forwards(Severity::Critical, AlertKind::Threshold))
         .map(|s| alert_sink_subject(spec, s))
         .collect();
     if subjects.is_empty() {
@@ -168,6 +150,8 @@ mod tests {
             }
         }
     }
+
+    use crate::spec::model::ValueType;
 
     #[test]
     fn integer_metrics_take_the_next_whole_number_and_unreachable_thresholds_are_skipped() {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::spec::model::{FieldType, Identity, Spec};
+use crate::spec::model::{AlertKind, FieldType, Identity, Metric, Severity, Spec, ValueType};
 
 /// One envelope field of every telemetry event.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +70,38 @@ pub const CANARY_DEVICE_PREFIX: &str = "iotctl-canary-";
 /// The SQL `LIKE` pattern of canary device ids (the prefix holds no `%` or `_`).
 pub fn canary_device_like() -> String {
     format!("{CANARY_DEVICE_PREFIX}%")
+}
+
+/// A canary's reading of `metric`: strictly beyond its critical threshold and inside its
+/// range, halfway between the two (an integer metric takes the next whole number past the
+/// threshold); None when no valid reading breaches it.
+pub fn canary_value(metric: &Metric) -> Option<f64> {
+    let critical = metric.thresholds.critical?;
+    let (min, max) = (metric.range.min, metric.range.max);
+    let integer = metric.value_type == ValueType::Integer;
+    let above = critical.above.and_then(|t| {
+        let v = if integer { t.floor() + 1.0 } else { (t + max) / 2.0 };
+        (v > t && v <= max).then_some(v)
+    });
+    let below = critical.below.and_then(|t| {
+        let v = if integer { t.ceil() - 1.0 } else { (t + min) / 2.0 };
+        (v < t && v >= min).then_some(v)
+    });
+    above.or(below)
+}
+
+/// Whether `iotctl probe` can send a canary that pages: a metric a canary can breach, and an
+/// alert sink that forwards critical threshold alerts.
+pub fn canaries_can_page(spec: &Spec) -> bool {
+    spec.device_types
+        .iter()
+        .flat_map(|d| &d.metrics)
+        .any(|m| canary_value(m).is_some())
+        && spec
+            .risingwave
+            .alert_sinks
+            .iter()
+            .any(|s| s.forwards(Severity::Critical, AlertKind::Threshold))
 }
 
 /// Whether a device id is one of `iotctl probe`'s canaries.

@@ -11,6 +11,7 @@ pub mod streams;
 pub mod subjects;
 pub mod validate;
 mod validate_connectors;
+mod validate_slo;
 
 pub use diagnostic::{Diagnostic, Severity, SourceFile};
 pub use load::LoadedSpec;

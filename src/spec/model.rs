@@ -466,6 +466,14 @@ pub struct AlertSink {
     pub options: std::collections::BTreeMap<String, String>,
 }
 
+impl AlertSink {
+    /// Whether this sink forwards alerts of this severity and kind (an empty list: all).
+    pub fn forwards(&self, severity: Severity, kind: AlertKind) -> bool {
+        (self.severities.is_empty() || self.severities.contains(&severity))
+            && (self.kinds.is_empty() || self.kinds.contains(&kind))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

@@ -525,44 +525,6 @@ impl Checker<'_> {
             );
         }
     }
-
-    fn slo(&mut self, spec: &Spec) {
-        if spec.slo.alert_latency_p99.is_zero() {
-            self.error(
-                "spec::invalid-slo",
-                "slo.alert_latency_p99",
-                "alert latency target must be positive",
-            );
-        }
-        if spec.slo.replay_retention.is_zero() {
-            self.error(
-                "spec::invalid-slo",
-                "slo.replay_retention",
-                "replay retention must be positive",
-            );
-        }
-        let rate = spec.slo.max_drop_rate;
-        if !(0.0..=1.0).contains(&rate) {
-            self.error(
-                "spec::invalid-slo",
-                "slo.max_drop_rate",
-                format!("max_drop_rate is a fraction between 0 and 1, got {rate}"),
-            );
-        }
-        if let Some(url) = &spec.slo.runbook_base_url {
-            let scheme = url.starts_with("https://") || url.starts_with("http://");
-            if !scheme || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                self.error(
-                    "spec::invalid-slo",
-                    "slo.runbook_base_url",
-                    format!(
-                        "runbook_base_url must be an http(s) URL without spaces, got `{}`",
-                        url.escape_default()
-                    ),
-                );
-            }
-        }
-    }
 }
 
 fn is_env_name(name: &str) -> bool {

@@ -74,13 +74,17 @@ pub fn recordings(p: &Pipeline) -> Vec<Recording> {
 }
 
 pub fn alerts(p: &Pipeline) -> Vec<Alert> {
-    let mut alerts = vec![latency(p)];
+    let mut alerts = Vec::new();
+    // Without a canary that pages, the probe's gauges never come: no alert may wait on them.
+    if p.probed {
+        alerts.extend([latency(p), probe_stale(p)]);
+    }
     // A drop rate of 1 tolerates every loss: nothing could breach it.
     if p.max_drop_rate < 1.0 {
-        alerts.extend([canaries_lost(p), drop_rate(p)]);
+        alerts.extend(p.probed.then(|| canaries_lost(p)));
+        alerts.push(drop_rate(p));
     }
     alerts.extend([
-        probe_stale(p),
         dead_letters_arriving(p),
         replay_reach(p),
         consumer_backlog(p),

@@ -33,6 +33,8 @@ pub struct Pipeline {
     pub runbook_base_url: Option<String>,
     pub warehouse_table: String,
     pub chains: Vec<Chain>,
+    /// Whether `iotctl probe` has a canary that pages; without one, no probe alert or panel.
+    pub probed: bool,
 }
 
 impl Pipeline {
@@ -47,6 +49,7 @@ impl Pipeline {
             runbook_base_url: spec.slo.runbook_base_url.clone(),
             warehouse_table: format!("{}.{}", spec.warehouse.schema, spec.warehouse.raw_table),
             chains: StreamRole::ALL.iter().map(|role| chain(spec, objects, *role)).collect(),
+            probed: crate::spec::event::canaries_can_page(spec),
         }
     }
 

@@ -246,6 +246,12 @@ fn slo_panels(p: &Pipeline) -> Vec<(u32, Value)> {
         (format!("{}{{{pipeline}}}", REPLAY_REACH.name), "reach"),
         (format!("{}{{{pipeline}}}", REPLAY_REACH_SLO.name), "SLO"),
     ];
+    if !p.probed {
+        return vec![(
+            12,
+            timeseries("Replay reach vs slo.replay_retention", "s", &reach, None),
+        )];
+    }
     vec![
         (
             12,

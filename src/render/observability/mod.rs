@@ -75,6 +75,31 @@ mod tests {
     }
 
     #[test]
+    fn without_a_canary_that_pages_no_alert_waits_on_the_probe() {
+        let text = std::fs::read(format!("{}/examples/factory.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut spec = crate::spec::load::parse("factory", &text).unwrap().spec;
+        for metric in spec.device_types.iter_mut().flat_map(|d| d.metrics.iter_mut()) {
+            metric.thresholds.critical = None;
+        }
+        let objects = crate::render::risingwave::render(&spec, &Templates::embedded()).unwrap();
+        let files = render(&spec, &objects).unwrap();
+        let rules = &files[0].content;
+        for probe_alert in [
+            "IotctlAlertLatencyOverSlo",
+            "IotctlProbeMissing",
+            "IotctlCanariesLost",
+            crate::observability::metrics::PROBE_TIMESTAMP.name,
+        ] {
+            assert!(!rules.contains(probe_alert), "{probe_alert}");
+        }
+        assert!(rules.contains("IotctlDropRateOverSlo"));
+        assert!(
+            !files[2].content.contains(crate::observability::metrics::PROBE_ALERT_LATENCY.name),
+            "the dashboard has no probe panel"
+        );
+    }
+
+    #[test]
     fn the_chains_follow_the_rendered_objects() {
         let text = std::fs::read(format!("{}/examples/factory.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let spec = crate::spec::load::parse("factory", &text).unwrap().spec;

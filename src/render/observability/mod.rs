@@ -94,7 +94,9 @@ mod tests {
         }
         assert!(rules.contains("IotctlDropRateOverSlo"));
         assert!(
-            !files[2].content.contains(crate::observability::metrics::PROBE_ALERT_LATENCY.name),
+            !files[2]
+                .content
+                .contains(crate::observability::metrics::PROBE_ALERT_LATENCY.name),
             "the dashboard has no probe panel"
         );
     }

@@ -78,25 +78,17 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
                             value = (value * 1000.0).round() / 1000.0;
                         }
                         let ts = rfc3339_secs(t);
-                        let values = fields
-                            .iter()
-                            .map(|f| {
-                                field_value(
-                                    f,
-                                    &FieldContext {
-                                        site: site.name.as_str(),
-                                        device_type: device_type.name.as_str(),
-                                        device_id: &device_id,
-                                        metric: metric.name.as_str(),
-                                        ts: &ts,
-                                        value,
-                                        seq,
-                                        pipeline: spec.pipeline.name.as_str(),
-                                    },
-                                )
-                            })
-                            .collect();
-                        emit(&SampleEvent { values });
+                        let reading = Reading {
+                            site: site.name.as_str(),
+                            device_type: device_type.name.as_str(),
+                            device_id: &device_id,
+                            metric: metric.name.as_str(),
+                            ts: &ts,
+                            value,
+                            seq,
+                            pipeline: spec.pipeline.name.as_str(),
+                        };
+                        emit(&SampleEvent::of(&fields, &reading));
                         count += 1;
                         t += i64::from(options.interval_secs);
                     }
@@ -107,18 +99,29 @@ pub fn generate(spec: &Spec, options: &SampleOptions, mut emit: impl FnMut(&Samp
     Ok(count)
 }
 
-struct FieldContext<'a> {
-    site: &'a str,
-    device_type: &'a str,
-    device_id: &'a str,
-    metric: &'a str,
-    ts: &'a str,
-    value: f64,
-    seq: u64,
-    pipeline: &'a str,
+/// One reading of one device: what every contract field's value is made from.
+pub struct Reading<'a> {
+    pub site: &'a str,
+    pub device_type: &'a str,
+    pub device_id: &'a str,
+    pub metric: &'a str,
+    pub ts: &'a str,
+    pub value: f64,
+    pub seq: u64,
+    pub pipeline: &'a str,
 }
 
-fn field_value(field: &EventField, c: &FieldContext) -> Option<String> {
+impl SampleEvent {
+    /// The contract fields' values of a reading; required extra fields get a placeholder of
+    /// their type (the first allowed value of an enum), optional ones stay absent.
+    pub fn of(fields: &[EventField], reading: &Reading) -> SampleEvent {
+        SampleEvent {
+            values: fields.iter().map(|f| field_value(f, reading)).collect(),
+        }
+    }
+}
+
+fn field_value(field: &EventField, c: &Reading) -> Option<String> {
     let text = match field.name.as_str() {
         "event_id" => format!("{}-{}-{}-{}", c.pipeline, c.device_id, c.metric, c.seq),
         "device_id" => c.device_id.to_string(),

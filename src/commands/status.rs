@@ -11,7 +11,6 @@ use serde_json::json;
 use super::{Outcome, load_spec, runtime};
 use crate::backend::nats::Nats;
 use crate::cli::StatusArgs;
-use crate::dlq::letter::Writer;
 use crate::engine::{Live, Selection};
 use crate::error::{CliError, Exit};
 use crate::jobs::{dlq, replay::Ledger};
@@ -103,13 +102,7 @@ async fn dead_letters(spec: &Spec, nats: &Nats) -> Result<BTreeMap<(String, &'st
     }
     dlq::read_letters(nats, spec, DeliverPolicy::All, None, |read| {
         let key = match read {
-            Ok(letter) => (
-                letter.reason_class(),
-                match letter.writer {
-                    Writer::Iotctl => "iotctl",
-                    Writer::Risingwave => "risingwave",
-                },
-            ),
+            Ok(letter) => (letter.reason_class(), letter.writer.as_str()),
             Err(_) => ("unreadable".to_string(), "unknown"),
         };
         *counts.entry(key).or_default() += 1;

@@ -31,6 +31,16 @@ pub enum Writer {
     Risingwave,
 }
 
+impl Writer {
+    /// The writer as stats and gauges name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Writer::Iotctl => "iotctl",
+            Writer::Risingwave => "risingwave",
+        }
+    }
+}
+
 /// A dead letter read back from the dead-letter stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {

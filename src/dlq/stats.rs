@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::letter::{DeadLetter, Writer};
+use super::letter::DeadLetter;
 use crate::spec::subjects::TelemetrySubject;
 
 /// Example payloads kept per reason, and their length.
@@ -53,11 +53,7 @@ impl DlqStats {
                 |t| format!("{}.{}.{}", t.site, t.device_type, t.metric),
             );
         *self.by_place.entry(place).or_default() += 1;
-        let writer = match letter.writer {
-            Writer::Iotctl => "iotctl",
-            Writer::Risingwave => "risingwave",
-        };
-        *self.by_writer.entry(writer.to_string()).or_default() += 1;
+        *self.by_writer.entry(letter.writer.as_str().to_string()).or_default() += 1;
         self.first_ms = Some(self.first_ms.map_or(letter.stored_ms, |f| f.min(letter.stored_ms)));
         self.last_ms = Some(self.last_ms.map_or(letter.stored_ms, |l| l.max(letter.stored_ms)));
     }
@@ -66,6 +62,7 @@ impl DlqStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dlq::letter::Writer;
 
     fn letter(sequence: u64, subject: &str, reason: &str) -> DeadLetter {
         DeadLetter {

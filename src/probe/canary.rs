@@ -1,11 +1,10 @@
 //! The canaries: one per site and round, each a valid reading of a metric with a critical
 //! threshold, valued beyond it, from a device id under the reserved canary prefix.
 
-use serde_json::{Map, Value};
-
+use crate::sample::{Reading, SampleEvent, json_line};
 use crate::spec::Spec;
 use crate::spec::event::{CANARY_DEVICE_PREFIX, canary_value, event_fields};
-use crate::spec::model::{AlertKind, FieldType, Severity};
+use crate::spec::model::{AlertKind, Severity};
 use crate::spec::subjects::alert_sink_subject;
 
 /// What one site's canaries publish.
@@ -73,34 +72,23 @@ pub fn alert_subjects(spec: &Spec) -> Result<Vec<String>, String> {
     Ok(subjects)
 }
 
-/// The canary's JSON payload: every envelope field, the required extra fields with a
-/// placeholder of their type (the first allowed value of an enum).
+/// The canary's JSON payload: a reading as `iotctl sample` writes one (every envelope field,
+/// required extra fields with a placeholder of their type).
 pub fn canary_payload(spec: &Spec, target: &CanaryTarget, device_id: &str, seq: u32, ts: &str) -> Vec<u8> {
-    let mut event = Map::new();
-    for field in event_fields(spec) {
-        let value = match field.name.as_str() {
-            "event_id" => Value::from(format!("{device_id}-{}", target.metric)),
-            "device_id" => Value::from(device_id),
-            "site" => Value::from(target.site.as_str()),
-            "device_type" => Value::from(target.device_type.as_str()),
-            "metric" => Value::from(target.metric.as_str()),
-            "ts" => Value::from(ts),
-            "value" => Value::from(target.value),
-            "seq" => Value::from(seq),
-            "firmware_version" => Value::from("iotctl-probe"),
-            _ if !field.required => continue,
-            _ => match (field.field_type, &field.allowed) {
-                (_, Some(values)) => Value::from(values.first().cloned().unwrap_or_default()),
-                (FieldType::String, None) => Value::from("iotctl-probe"),
-                (FieldType::Integer, None) => Value::from(0),
-                (FieldType::Float, None) => Value::from(0.0),
-                (FieldType::Boolean, None) => Value::from(false),
-                (FieldType::Timestamp, None) => Value::from(ts),
-            },
-        };
-        event.insert(field.name, value);
-    }
-    serde_json::to_vec(&Value::Object(event)).unwrap_or_default()
+    let fields = event_fields(spec);
+    let reading = Reading {
+        site: &target.site,
+        device_type: &target.device_type,
+        device_id,
+        metric: &target.metric,
+        ts,
+        value: target.value,
+        seq: u64::from(seq),
+        pipeline: spec.pipeline.name.as_str(),
+    };
+    let mut line = String::new();
+    json_line(&fields, &SampleEvent::of(&fields, &reading), &mut line);
+    line.trim_end().as_bytes().to_vec()
 }
 
 #[cfg(test)]

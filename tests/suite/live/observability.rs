@@ -141,6 +141,23 @@ fn status_openmetrics_parses_and_equals_what_the_server_reports() {
     let nats = TestNats::start();
     let spec = root().join("examples/factory.yaml");
     apply(&spec, &nats);
+    // Before any replay: status reads the replay ledger only if it exists, never creating it.
+    let before = hermetic(&[
+        "status",
+        "-f",
+        "examples/factory.yaml",
+        "--format",
+        "openmetrics",
+        "--nats-url",
+        &nats.url,
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    assert!(
+        !nats.streams().contains_key("KV_iotctl_replays"),
+        "status created the replay ledger"
+    );
     let mut all = events("3", "600");
     all.extend(malformed());
     publish(&nats, &all);
